@@ -1,0 +1,1 @@
+"""Placeholder: endpoints registered by this module."""

@@ -1,0 +1,226 @@
+"""The simulator's mutable state: configuration, clock, rate limiters, fault injection."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .facts import FactStore
+from .world import World, build_world
+
+
+@dataclass
+class SimConfig:
+    """Every behaviour the reference leaves UNCONFIRMED is a field here (changeable at run time
+    through `POST /_simulator/config`)."""
+
+    seed: int = 42
+    # Analytics API (families B, C, D): requests per minute per organization (0 = unlimited).
+    rpm: int = 60
+    # Admin API (family A): no numeric limit is documented; 0 = unlimited.
+    admin_rpm: int = 0
+    # Probability that a request gets an injected fault (500, 529, slow, dropped, truncated).
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = ("500", "529", "slow", "drop", "truncate")
+    # Added to every response.
+    latency_ms: int = 0
+    # How long a "slow" fault stalls before answering.
+    slow_ms: int = 3000
+    # Family B without `anthropic-beta: analytics-usage-cost-2026-08-24` -> 400.
+    require_beta_header: bool = True
+    # Missing `anthropic-version` -> 400 (the real behaviour is UNCONFIRMED; lenient default).
+    require_version_header: bool = False
+    # Status for a standard `sk-ant-api03-` key on these endpoints: 401 or 403.
+    standard_key_status: int = 401
+    # Status for an Enterprise organization whose analytics API is not enabled: 404 or 403.
+    analytics_disabled_status: int = 404
+    # Enterprise analytics key on Console-only Admin endpoints: 403 or 400.
+    enterprise_key_on_admin_status: int = 403
+    # Family D: days of lag before a day can be queried (1 per the SDK, 3 per the support guide).
+    engagement_lag_days: int = 1
+    # Family D `/summaries` envelope: "data" (SDK 2.10.0), "summaries" (mid-2026 docs) or "both".
+    summaries_envelope: str = "data"
+    # Family D `/users`: list members with no activity as all-zero rows.
+    engagement_include_inactive: bool = False
+    # Family D group-key fields when not grouped: "omit" (default) or "null".
+    engagement_ungrouped_keys: str = "omit"
+    # Family B/C: how often the export behind `data_refreshed_at` is refreshed.
+    refresh_hours: int = 4
+    # Family A Claude Code report: "datetime" ("2026-11-03T00:00:00Z") or "date" ("2026-11-03").
+    claude_code_date_format: str = "datetime"
+    # Family A reports without `ending_at`: "limit" (limit buckets from start, capped at now).
+    console_default_ending: str = "limit"
+    # Console cost report: tiers whose cost it leaves out (documented: Priority Tier).
+    cost_report_excluded_tiers: tuple[str, ...] = ("priority", "priority_on_demand")
+
+    def update(self, changes: dict[str, Any]) -> None:
+        known = {f.name: f for f in fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown setting: {name}")
+            if name == "seed":
+                raise ValueError("seed cannot change while running")
+            current = getattr(self, name)
+            if isinstance(current, tuple):
+                value = tuple(value)
+            elif isinstance(current, bool):
+                value = bool(value)
+            elif isinstance(current, int):
+                value = int(value)
+            elif isinstance(current, float):
+                value = float(value)
+            setattr(self, name, value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class Clock:
+    """Simulated UTC time. Frozen at `now` when given; otherwise it follows the wall clock.
+    Either way `advance()` moves it forward."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self._frozen = now.astimezone(UTC) if now else None
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        base = self._frozen or datetime.now(UTC)
+        return base + self._offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._offset += delta
+        return self.now()
+
+    def set(self, when: datetime) -> datetime:
+        with self._lock:
+            self._frozen = when.astimezone(UTC)
+            self._offset = timedelta(0)
+        return self.now()
+
+
+class RateLimiter:
+    """Sliding 60-second window per key, on the wall clock."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str, rpm: int) -> float | None:
+        """Record a request; return None if allowed, else seconds to wait."""
+        if rpm <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - 60.0:
+                hits.popleft()
+            if len(hits) >= rpm:
+                return max(0.001, hits[0] + 60.0 - now)
+            hits.append(now)
+            return None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    by_path: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Simulator:
+    """Everything a request handler needs."""
+
+    def __init__(self, config: SimConfig, now: datetime | None = None,
+                 history_days: int = 400) -> None:
+        self.config = config
+        self.clock = Clock(now)
+        self.world: World = build_world(config.seed, self.clock.now(), history_days)
+        self.store = FactStore(self.world)
+        self.limiter = RateLimiter()
+        self.stats = Stats()
+        self._stats_lock = threading.Lock()
+        self._fault_rng = random.Random(config.seed ^ 0x5EED)
+        self._fault_lock = threading.Lock()
+        # One-shot faults queued by tests: (path prefix, kind).
+        self.scheduled_faults: list[tuple[str, str]] = []
+        # Per-query result cache for paginated endpoints: key -> rows.
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- time ---------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def data_refreshed_at(self) -> datetime:
+        """The watermark of the analytics export: now, floored to the refresh period."""
+        now = self.now()
+        hours = max(1, self.config.refresh_hours)
+        floored = now.replace(minute=0, second=0, microsecond=0)
+        return floored - timedelta(hours=floored.hour % hours)
+
+    # -- faults -------------------------------------------------------------------------------
+    def pick_fault(self, path: str) -> str | None:
+        with self._fault_lock:
+            for i, (prefix, kind) in enumerate(self.scheduled_faults):
+                if path.startswith(prefix):
+                    del self.scheduled_faults[i]
+                    return kind
+            rate = self.config.fault_rate
+            if rate <= 0 or self._fault_rng.random() >= rate:
+                return None
+            kinds = self.config.fault_kinds or ("500",)
+            return self._fault_rng.choice(kinds)
+
+    def count(self, path: str, status: int, fault: str | None = None) -> None:
+        with self._stats_lock:
+            s = self.stats
+            s.requests += 1
+            s.by_path[path] = s.by_path.get(path, 0) + 1
+            s.by_status[str(status)] = s.by_status.get(str(status), 0) + 1
+            if fault:
+                s.faults[fault] = s.faults.get(fault, 0) + 1
+            if status == 429:
+                s.rate_limited += 1
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self.stats = Stats()
+
+    # -- query cache --------------------------------------------------------------------------
+    def cached(self, key: tuple[Any, ...], build: Any) -> Any:
+        """Result of `build()` for this key, computed once (pages of one query share it)."""
+        with self._cache_lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = build()
+        with self._cache_lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = value
+        return value
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "now": self.now().isoformat().replace("+00:00", "Z"),
+            "data_refreshed_at": self.data_refreshed_at().isoformat().replace("+00:00", "Z"),
+            "seed": self.config.seed,
+            "history_start": self.world.history_start.isoformat(),
+            "organizations": [o.info() for o in self.world.orgs],
+            "config": self.config.to_json(),
+        }

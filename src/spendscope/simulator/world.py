@@ -1,0 +1,574 @@
+"""The synthetic organizations the simulator serves, built deterministically from a seed.
+
+A `World` holds every organization with its people, workspaces, keys and credentials. It never
+changes after construction (the clock and the data generated from it live elsewhere), so it can be
+shared by all request threads without locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+CONSOLE = "console"
+ENTERPRISE = "enterprise"
+
+# Dimension vocabularies (anthropic-api.md §3.1, §4.1, §4.3).
+SERVICE_TIERS = ("standard", "batch", "priority", "priority_on_demand", "flex", "flex_discount")
+CONTEXT_WINDOWS = ("0-200k", "200k-1M")
+INFERENCE_GEOS = ("global", "us", "not_available")
+SPEEDS = ("standard", "fast")
+CONSOLE_PRODUCTS = (
+    "messages_api",
+    "message_batches_api",
+    "claude_code",
+    "claude_console",
+    "managed_agents_api",
+)
+ENTERPRISE_PRODUCTS = (
+    "chat",
+    "claude_code",
+    "cowork",
+    "office_agent",
+    "claude_in_chrome",
+    "claude_design",
+    "claude_tag",
+)
+CLAUDE_TAG_CATEGORIES = ("dm", "engaged", "monitoring", "proactive", "scheduled")
+CONSOLE_ROLES = ("user", "developer", "billing", "admin", "claude_code_user")
+ENTERPRISE_ROLES = ("user", "owner", "primary_owner", "membership_admin", "managed")
+WORKSPACE_ROLES = (
+    "workspace_user",
+    "workspace_developer",
+    "workspace_restricted_developer",
+    "workspace_admin",
+    "workspace_billing",
+)
+
+FIRST_NAMES = (
+    "Ana", "Ben", "Chloe", "Dev", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira",
+    "Liam", "Maya", "Nikhil", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Viktor",
+    "Wen", "Xavier", "Yara", "Zoe", "Amir", "Bea", "Carlos", "Dana", "Emil", "Fatima", "Gus",
+    "Hana", "Ivan", "Jade", "Kofi", "Lena", "Marco", "Nora",
+)
+LAST_NAMES = (
+    "Alvarez", "Brooks", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito",
+    "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Quispe", "Rossi",
+    "Singh", "Tanaka", "Ueda", "Varga", "Weber", "Xu", "Yilmaz", "Zhang",
+)
+TEAM_NAMES = (
+    "Platform Eng", "Data Science", "Support", "Sales", "Marketing", "Finance", "Legal",
+    "Research", "Security", "Design",
+)
+WORKSPACE_NAMES = ("Production", "Data Science", "Support Bots", "Research", "Internal Tools",
+                   "Sandbox")
+KEY_PURPOSES = (
+    "prod-backend", "prod-worker", "staging", "ci-bot", "batch-etl", "search-svc", "chat-widget",
+    "summarizer", "eval-harness", "notebook", "agent-runner", "doc-indexer",
+)
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    """A random stream that depends only on the seed and the given parts."""
+    text = ":".join([str(seed), *map(str, parts)])
+    digest = hashlib.sha256(text.encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def tagged_id(rng: random.Random, prefix: str, length: int = 24) -> str:
+    return prefix + "".join(rng.choice(BASE58) for _ in range(length))
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    name: str
+    role: str
+    added_at: datetime
+    deleted: bool = False  # removed from the organization; still attributed in reports
+    rbac_group_ids: tuple[str, ...] = ()
+    # Relative activity level (0..1): how often and how much this user works with Claude.
+    intensity: float = 0.5
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added_at": _iso(self.added_at),
+            "email": self.email,
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "type": "user",
+        }
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    name: str
+    created_at: datetime
+    is_default: bool = False
+    archived_at: datetime | None = None
+    display_color: str = "#6C5BB9"
+    default_inference_geo: str = "global"
+    members: tuple[tuple[str, str], ...] = ()  # (user_id, workspace_role)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "workspace",
+            "created_at": _iso(self.created_at),
+            "archived_at": _iso(self.archived_at) if self.archived_at else None,
+            "display_color": self.display_color,
+            "data_residency": {
+                "allowed_inference_geos": "unrestricted",
+                "default_inference_geo": self.default_inference_geo,
+                "workspace_geo": "us",
+            },
+            "compartment_id": str(uuid.uuid5(uuid.NAMESPACE_URL, self.id)),
+            "external_key_id": None,
+            "tags": {},
+            "user_profile_id": None,
+        }
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    workspace_id: str  # real id, also for the default workspace
+    workspace_is_default: bool
+    created_at: datetime
+    created_by_user_id: str | None
+    status: str
+    partial_key_hint: str
+    # Relative traffic weight of this key.
+    weight: float = 1.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "type": "api_key",
+            "name": self.name,
+            "created_at": _iso(self.created_at),
+            "created_by": (
+                {"id": self.created_by_user_id, "type": "user"} if self.created_by_user_id else None
+            ),
+            "expires_at": None,
+            "partial_key_hint": self.partial_key_hint,
+            "status": self.status,
+            # Docs-era field (null for the default workspace) and SDK-era scope, both emitted.
+            "workspace_id": None if self.workspace_is_default else self.workspace_id,
+            "scope": {"type": "workspace", "workspace_id": self.workspace_id},
+            "principal": None,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    id: str
+    name: str
+    description: str | None
+    organization_role: str
+    created_at: datetime
+    created_by_actor_id: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "type": "service_account",
+            "name": self.name,
+            "description": self.description,
+            "organization_role": self.organization_role,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.created_at),
+            "created_by_actor_id": self.created_by_actor_id,
+            "updated_by_actor_id": None,
+            "archived_at": None,
+            "archived_by_actor_id": None,
+        }
+
+
+@dataclass(frozen=True)
+class RbacGroup:
+    id: str
+    name: str
+    source_type: str
+    created_at: datetime
+    member_ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "type": "rbac_group",
+            "name": self.name,
+            "source_type": self.source_type,
+            "role_ids": ["rbac_role_" + self.id.removeprefix("rbac_group_")],
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class Invite:
+    id: str
+    email: str
+    role: str
+    status: str
+    invited_at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "type": "invite",
+            "email": self.email,
+            "role": self.role,
+            "status": self.status,
+            "invited_at": _iso(self.invited_at),
+            "expires_at": _iso(self.invited_at + timedelta(days=21)),
+            "accepted_at": (
+                _iso(self.invited_at + timedelta(days=1)) if self.status == "accepted" else None
+            ),
+            "rbac_group_ids": [],
+        }
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A key or token the simulator recognises."""
+
+    secret: str
+    kind: str  # "admin" | "analytics" | "standard" | "oauth"
+    org_id: str
+    scopes: tuple[str, ...] = ()
+    revoked: bool = False
+    label: str = ""
+    # True when the key was created at the parent organization level (organization_ids[] filter).
+    parent_level: bool = False
+
+
+@dataclass
+class Organization:
+    id: str  # UUID, as /v1/organizations/me returns it
+    tagged_id: str  # org_..., as analytics envelopes show it
+    name: str
+    kind: str  # CONSOLE | ENTERPRISE
+    analytics_enabled: bool = True
+    parent_id: str | None = None
+    child_ids: list[str] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    workspaces: list[Workspace] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)
+    service_accounts: list[ServiceAccount] = field(default_factory=list)
+    rbac_groups: list[RbacGroup] = field(default_factory=list)
+    invites: list[Invite] = field(default_factory=list)
+    credentials: list[Credential] = field(default_factory=list)
+    # Scale of the traffic (1.0 = the default synthetic organization).
+    scale: float = 1.0
+    # Post-discount price as a fraction of list price (amount = list_amount * rate).
+    discount_rate: str = "1"
+    # Engagement feature flags (Family D).
+    features: dict[str, bool] = field(default_factory=dict)
+    # First day with any data.
+    history_start: date = date(2025, 1, 1)
+
+    def user(self, user_id: str) -> User | None:
+        for u in self.users:
+            if u.id == user_id:
+                return u
+        return None
+
+    def info(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "tagged_id": self.tagged_id,
+            "name": self.name,
+            "kind": self.kind,
+            "analytics_enabled": self.analytics_enabled,
+            "parent_id": self.parent_id,
+            "child_ids": list(self.child_ids),
+            "history_start": self.history_start.isoformat(),
+            "counts": {
+                "users": len(self.users),
+                "workspaces": len(self.workspaces),
+                "api_keys": len(self.api_keys),
+                "service_accounts": len(self.service_accounts),
+                "rbac_groups": len(self.rbac_groups),
+                "invites": len(self.invites),
+            },
+            "keys": [
+                {
+                    "label": c.label,
+                    "kind": c.kind,
+                    "key": c.secret,
+                    "scopes": list(c.scopes),
+                    "revoked": c.revoked,
+                }
+                for c in self.credentials
+            ],
+        }
+
+
+def _secret(rng: random.Random, prefix: str) -> str:
+    return prefix + "".join(rng.choice(URLSAFE) for _ in range(93)) + "AA"
+
+
+def _people(
+    rng: random.Random, n: int, domain: str, roles: tuple[str, ...], start: datetime
+) -> list[tuple[str, str, str, str, datetime, float]]:
+    out = []
+    seen: set[str] = set()
+    for i in range(n):
+        first = FIRST_NAMES[i % len(FIRST_NAMES)]
+        last = LAST_NAMES[(i * 7 + rng.randrange(len(LAST_NAMES))) % len(LAST_NAMES)]
+        email = f"{first}.{last}".lower() + f"@{domain}"
+        while email in seen:
+            email = email.replace("@", f"{rng.randrange(10)}@")
+        seen.add(email)
+        role = roles[0] if i else roles[-1]
+        if i and rng.random() < 0.3:
+            role = rng.choice(roles[:-1] if len(roles) > 1 else roles)
+        added = start + timedelta(days=rng.randrange(0, 420), seconds=rng.randrange(86400))
+        out.append((tagged_id(rng, "user_01"), email, f"{first} {last}", role, added,
+                    round(rng.uniform(0.15, 1.0), 3)))
+    return out
+
+
+def build_console_org(seed: int, history_start: date) -> Organization:
+    rng = _rng(seed, "console")
+    start = datetime.combine(history_start, datetime.min.time(), UTC) - timedelta(days=30)
+    org = Organization(
+        id=_uuid(rng),
+        tagged_id=tagged_id(rng, "org_01"),
+        name="Acme Platform",
+        kind=CONSOLE,
+        discount_rate="0.95",
+        history_start=history_start,
+    )
+    people = _people(rng, 24, "acme.example", ("developer", "user", "billing", "claude_code_user",
+                                               "admin"), start)
+    org.users = [User(id=p[0], email=p[1], name=p[2], role=p[3], added_at=p[4], intensity=p[5])
+                 for p in people]
+    colors = ("#6C5BB9", "#D97757", "#3B82F6", "#10B981", "#F59E0B", "#EF4444")
+    workspaces = [Workspace(id=tagged_id(rng, "wrkspc_01"), name="Default", created_at=start,
+                            is_default=True)]
+    for i, name in enumerate(WORKSPACE_NAMES):
+        members = tuple(
+            (u.id, rng.choice(WORKSPACE_ROLES)) for u in org.users if rng.random() < 0.4
+        )
+        workspaces.append(
+            Workspace(
+                id=tagged_id(rng, "wrkspc_01"),
+                name=name,
+                created_at=start + timedelta(days=3 * i, hours=i),
+                display_color=colors[i % len(colors)],
+                default_inference_geo="us" if name == "Research" else "global",
+                archived_at=(start + timedelta(days=200)) if name == "Sandbox" else None,
+                members=members,
+            )
+        )
+    org.workspaces = workspaces
+    keys = []
+    for i in range(36):
+        ws = workspaces[i % len(workspaces)]
+        if ws.archived_at is not None and i > 30:
+            ws = workspaces[0]
+        purpose = KEY_PURPOSES[i % len(KEY_PURPOSES)]
+        status = "active"
+        if i in (7, 19):
+            status = "inactive"
+        elif i == 29:
+            status = "archived"
+        hint_rng = _rng(seed, "hint", i)
+        hint = "sk-ant-api03-" + "".join(hint_rng.choice(URLSAFE) for _ in range(3)) + "..." + \
+            "".join(hint_rng.choice(URLSAFE) for _ in range(2)) + "AA"
+        keys.append(
+            ApiKey(
+                id=tagged_id(rng, "apikey_01"),
+                name=f"{purpose}-{ws.name.lower().replace(' ', '-')}-{i:02d}",
+                workspace_id=ws.id,
+                workspace_is_default=ws.is_default,
+                created_at=ws.created_at + timedelta(days=i, hours=3),
+                created_by_user_id=org.users[i % len(org.users)].id,
+                status=status,
+                partial_key_hint=hint,
+                weight=round(rng.paretovariate(1.3), 3),
+            )
+        )
+    org.api_keys = keys
+    org.service_accounts = [
+        ServiceAccount(
+            id=tagged_id(rng, "svac_01"),
+            name=name,
+            description=desc,
+            organization_role=role,
+            created_at=start + timedelta(days=10 + j * 20),
+            created_by_actor_id=org.users[0].id,
+        )
+        for j, (name, desc, role) in enumerate(
+            [
+                ("billing-etl", "Nightly cost export", "developer"),
+                ("deploy-bot", "Deploys from CI", "developer"),
+                ("security-scan", None, "admin"),
+            ]
+        )
+    ]
+    org.invites = [
+        Invite(
+            id=tagged_id(rng, "invite_01"),
+            email=f"new.hire{j}@acme.example",
+            role=rng.choice(CONSOLE_ROLES),
+            status=("pending", "accepted", "expired")[j % 3],
+            invited_at=start + timedelta(days=300 + j * 9),
+        )
+        for j in range(7)
+    ]
+    krng = _rng(seed, "console-keys")
+    org.credentials = [
+        Credential(_secret(krng, "sk-ant-admin01-"), "admin", org.id, label="admin"),
+        Credential(_secret(krng, "sk-ant-admin01-"), "admin", org.id, revoked=True,
+                   label="admin-revoked"),
+        Credential(_secret(krng, "sk-ant-oat01-"), "oauth", org.id, scopes=("org:admin",),
+                   label="oauth-org-admin"),
+        Credential(_secret(krng, "sk-ant-api03-"), "standard", org.id, label="standard"),
+    ]
+    return org
+
+
+def build_enterprise_org(
+    seed: int, history_start: date, name: str, salt: str, n_users: int, analytics_enabled: bool
+) -> Organization:
+    rng = _rng(seed, salt)
+    start = datetime.combine(history_start, datetime.min.time(), UTC) - timedelta(days=20)
+    domain = name.split()[0].lower() + ".example"
+    org = Organization(
+        id=_uuid(rng),
+        tagged_id=tagged_id(rng, "org_01"),
+        name=name,
+        kind=ENTERPRISE,
+        analytics_enabled=analytics_enabled,
+        discount_rate="0.85",
+        history_start=history_start,
+        features={
+            "chat_cowork_unified": False,
+            "claude_tag": True,
+            "last_activity_date": True,
+            "per_product_summaries": True,
+            "invocation_reporting": True,
+            "spend_reporting": True,
+        },
+    )
+    group_ids = [tagged_id(rng, "rbac_group_01") for _ in TEAM_NAMES]
+    people = _people(rng, n_users, domain, ENTERPRISE_ROLES[:-1] + ("primary_owner",), start)
+    users = []
+    memberships: dict[str, list[str]] = {g: [] for g in group_ids}
+    for i, p in enumerate(people):
+        primary = group_ids[i % len(group_ids)]
+        groups = [primary]
+        if rng.random() < 0.2:
+            extra = rng.choice(group_ids)
+            if extra != primary:
+                groups.append(extra)
+        if i % 17 == 16:
+            groups = []  # in no group
+        for g in groups:
+            memberships[g].append(p[0])
+        users.append(User(id=p[0], email=p[1], name=p[2], role=p[3], added_at=p[4],
+                          intensity=p[5], deleted=(i % 23 == 22),
+                          rbac_group_ids=tuple(groups)))
+    org.users = users
+    org.rbac_groups = [
+        RbacGroup(
+            id=gid,
+            name=TEAM_NAMES[j],
+            source_type="scim" if j % 3 else "direct",
+            created_at=start + timedelta(days=j),
+            member_ids=tuple(memberships[gid]),
+        )
+        for j, gid in enumerate(group_ids)
+    ]
+    org.invites = [
+        Invite(
+            id=tagged_id(rng, "invite_01"),
+            email=f"invitee{j}@{domain}",
+            role=rng.choice(ENTERPRISE_ROLES[:1] + ENTERPRISE_ROLES[-1:]),
+            status=("pending", "accepted", "expired")[j % 3],
+            invited_at=start + timedelta(days=320 + j * 5),
+        )
+        for j in range(9)
+    ]
+    krng = _rng(seed, salt, "keys")
+    org.credentials = [
+        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
+                   scopes=("read:analytics", "read:users", "read:invites", "read:groups"),
+                   label="analytics", parent_level=True),
+        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
+                   scopes=("read:spend_limits",), label="no-analytics-scope"),
+        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
+                   scopes=("read:analytics",), label="analytics-only"),
+        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
+                   scopes=("read:analytics",), revoked=True, label="analytics-revoked"),
+    ]
+    return org
+
+
+@dataclass
+class World:
+    seed: int
+    orgs: list[Organization]
+    history_start: date
+
+    def __post_init__(self) -> None:
+        self._by_id = {o.id: o for o in self.orgs}
+        self._by_secret = {c.secret: c for o in self.orgs for c in o.credentials}
+
+    def org(self, org_id: str) -> Organization:
+        return self._by_id[org_id]
+
+    def org_by_ref(self, ref: str) -> Organization | None:
+        """Find an organization by UUID, tagged id, or (case-insensitive) name or kind alias."""
+        for o in self.orgs:
+            if ref in (o.id, o.tagged_id) or ref.lower() == o.name.lower():
+                return o
+        return None
+
+    def credential(self, secret: str) -> Credential | None:
+        return self._by_secret.get(secret)
+
+    @property
+    def console(self) -> Organization:
+        return next(o for o in self.orgs if o.kind == CONSOLE)
+
+    @property
+    def enterprise(self) -> Organization:
+        return next(o for o in self.orgs if o.kind == ENTERPRISE and o.analytics_enabled)
+
+
+def build_world(seed: int, now: datetime, history_days: int = 400) -> World:
+    """The default synthetic world: a Console organization that is the child of an Enterprise
+    organization (the double-booking case), and a second Enterprise organization whose analytics
+    API is not enabled."""
+    history_start = (now - timedelta(days=history_days)).date()
+    console = build_console_org(seed, history_start)
+    enterprise = build_enterprise_org(seed, history_start, "Acme Enterprise", "enterprise", 64,
+                                      analytics_enabled=True)
+    dark = build_enterprise_org(seed, history_start, "Globex Corp", "globex", 12,
+                                analytics_enabled=False)
+    console.parent_id = enterprise.id
+    enterprise.child_ids.append(console.id)
+    return World(seed=seed, orgs=[console, enterprise, dark], history_start=history_start)
