@@ -376,18 +376,24 @@ def _load_routes() -> None:
 
 
 def make_server(config: SimConfig, host: str = "127.0.0.1", port: int = 8765,
-                now: Any = None, verbose: bool = False) -> SimulatorHTTPServer:
+                now: Any = None, verbose: bool = False, history_days: int = 400,
+                warm: bool = False) -> SimulatorHTTPServer:
+    """Build (not start) a simulator server. `warm` pre-generates the history in a background
+    thread so the first queries don't pay for it; start-up itself stays instant."""
     _load_routes()
-    sim = Simulator(config, now=now)
-    return SimulatorHTTPServer((host, port), sim, verbose=verbose)
+    sim = Simulator(config, now=now, history_days=history_days)
+    server = SimulatorHTTPServer((host, port), sim, verbose=verbose)
+    if warm:
+        threading.Thread(target=sim.warm, daemon=True, name="simulator-warm").start()
+    return server
 
 
 class RunningSimulator:
     """A simulator serving on a background thread (for tests, the demo and benchmarks)."""
 
     def __init__(self, config: SimConfig | None = None, now: Any = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = make_server(config or SimConfig(), host, port, now)
+                 host: str = "127.0.0.1", port: int = 0, warm: bool = False) -> None:
+        self.server = make_server(config or SimConfig(), host, port, now, warm=warm)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
                                        name="spendscope-simulator")
 

@@ -57,6 +57,9 @@ class SimConfig:
     console_default_ending: str = "limit"
     # Console cost report: tiers whose cost it leaves out (documented: Priority Tier).
     cost_report_excluded_tiers: tuple[str, ...] = ("priority", "priority_on_demand")
+    # Family A `/service_accounts`: page size when `limit` is omitted (UNCONFIRMED; 20 like the
+    # other Admin lists).
+    service_accounts_default_limit: int = 20
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
@@ -214,6 +217,15 @@ class Simulator:
                 self._cache.clear()
             self._cache[key] = value
         return value
+
+    def warm(self) -> None:
+        """Generate every day of history (newest first), so later queries only aggregate."""
+        now = self.now()
+        day = now.date()
+        while day >= self.world.history_start:
+            for org in self.world.orgs:
+                self.store.day_facts(org, day, now)
+            day -= timedelta(days=1)
 
     def info(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,36 @@
+# The two commands a fresh clone needs: `make demo` and `make test`.
+UV := ./scripts/uv
+export UV_PYTHON_DOWNLOADS := never
+export RUNTIME__DLTHUB_TELEMETRY := false
+
+.PHONY: demo test lint format typecheck unit sync benchmark clean
+
+sync:
+	$(UV) sync --frozen
+
+## demo: the simulator with its synthetic organizations, ready to query
+demo: sync
+	$(UV) run spendscope simulate --port 8765
+
+## test: lint, type-check and the whole test suite (what CI runs)
+test: sync lint typecheck unit
+
+lint:
+	$(UV) run ruff check src tests benchmarks
+	$(UV) run ruff format --check src tests benchmarks
+
+format:
+	$(UV) run ruff format src tests benchmarks
+	$(UV) run ruff check --fix src tests benchmarks
+
+typecheck:
+	$(UV) run mypy
+
+unit:
+	$(UV) run pytest -q
+
+benchmark: sync
+	$(UV) run python -m benchmarks.simulator
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
