@@ -23,8 +23,14 @@ class Api:
         self.base_url = base_url
         self.http = httpx.Client(base_url=base_url, timeout=30)
 
-    def get(self, path: str, key: str | None, params: Any = None,
-            headers: dict[str, str] | None = None, beta: bool = True) -> httpx.Response:
+    def get(
+        self,
+        path: str,
+        key: str | None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        beta: bool = True,
+    ) -> httpx.Response:
         h = {"anthropic-version": "2023-06-01"}
         if beta:
             h["anthropic-beta"] = BETA

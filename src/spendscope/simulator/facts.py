@@ -198,8 +198,16 @@ class Fact:
     def __init__(self, **kw: object) -> None:
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
-        for name in ("uncached", "cache_read", "cache_5m", "cache_1h", "output", "web_search",
-                     "requests", "seconds"):
+        for name in (
+            "uncached",
+            "cache_read",
+            "cache_5m",
+            "cache_1h",
+            "output",
+            "web_search",
+            "requests",
+            "seconds",
+        ):
             if getattr(self, name) is None:
                 setattr(self, name, 0)
 
@@ -255,9 +263,7 @@ def price_fact(f: Fact, discount: tuple[int, int]) -> None:
         lst[SESSION_USAGE] = f.seconds * SESSION_MICRO_PER_SECOND
     f.list_cost = tuple(lst)
     # Web search is never discounted; everything else gets the organization's rate.
-    f.cost = tuple(
-        v if i == WEB_SEARCH else _mul(v, discount) for i, v in enumerate(lst)
-    )
+    f.cost = tuple(v if i == WEB_SEARCH else _mul(v, discount) for i, v in enumerate(lst))
 
 
 def _discount(org: Organization) -> tuple[int, int]:
@@ -336,7 +342,7 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
     for k_i, key in enumerate(org.api_keys):
         ws = ws_by_id[key.workspace_id]
         created = key.created_at.date()
-        if day < created or key.status == "archived" and day > created + timedelta(days=90):
+        if day < created or (key.status == "archived" and day > created + timedelta(days=90)):
             continue
         if ws.archived_at is not None and day_start >= ws.archived_at:
             continue
@@ -358,14 +364,23 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
                     ("standard", "priority", "priority_on_demand", "flex", "flex_discount"),
                     (80, 6, 3, 7, 4),
                 )[0]
-                product = "claude_code" if ci_key else (
-                    "managed_agents_api" if agent_key else "messages_api")
+                product = (
+                    "claude_code"
+                    if ci_key
+                    else ("managed_agents_api" if agent_key else "messages_api")
+                )
             ctx = "200k-1M" if p.supports_long_context and rng.random() < 0.12 else "0-200k"
             speed = "fast" if p.supports_fast and rng.random() < 0.1 else "standard"
             f = add(
-                kind="tokens", model=model, context_window=ctx,
-                inference_geo=_geo(rng, model, ws.default_inference_geo), speed=speed,
-                service_tier=tier, product=product, workspace_id=ws.id, api_key_id=key.id,
+                kind="tokens",
+                model=model,
+                context_window=ctx,
+                inference_geo=_geo(rng, model, ws.default_inference_geo),
+                speed=speed,
+                service_tier=tier,
+                product=product,
+                workspace_id=ws.id,
+                api_key_id=key.id,
                 actor_type="api_actor",
             )
             if agent_key:
@@ -376,15 +391,28 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
                 f.session_id = tagged_id(rng, "sesn_01")
             _tokens(rng, 1.0, f, cache_heavy=rng.random() < 0.6)
             if agent_key:
-                add(kind="session", product="managed_agents_api", workspace_id=ws.id,
-                    api_key_id=key.id, actor_type="api_actor", agent_id=f.agent_id,
-                    deployment_id=f.deployment_id, environment_id=f.environment_id,
-                    session_id=f.session_id, seconds=rng.randrange(60, 3600),
-                    requests=0)
+                add(
+                    kind="session",
+                    product="managed_agents_api",
+                    workspace_id=ws.id,
+                    api_key_id=key.id,
+                    actor_type="api_actor",
+                    agent_id=f.agent_id,
+                    deployment_id=f.deployment_id,
+                    environment_id=f.environment_id,
+                    session_id=f.session_id,
+                    seconds=rng.randrange(60, 3600),
+                    requests=0,
+                )
         if n and k_i % 5 == 0 and rng.random() < 0.5:
-            add(kind="code_execution", workspace_id=ws.id, api_key_id=key.id,
-                actor_type="api_actor", requests=rng.randrange(1, 30),
-                seconds=rng.randrange(30, 5400))
+            add(
+                kind="code_execution",
+                workspace_id=ws.id,
+                api_key_id=key.id,
+                actor_type="api_actor",
+                requests=rng.randrange(1, 30),
+                seconds=rng.randrange(30, 5400),
+            )
 
     # Claude Code and Workbench usage by user accounts (OAuth), and service accounts (OIDC).
     tools_ws = next((w for w in org.workspaces if w.name == "Internal Tools"), org.workspaces[0])
@@ -397,18 +425,33 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
             model = rng.choice(("claude-opus-5", "claude-sonnet-5", "claude-haiku-4-5"))
             p = PRICE_BOOK[model]
             f = add(
-                kind="tokens", model=model, context_window="0-200k",
+                kind="tokens",
+                model=model,
+                context_window="0-200k",
                 inference_geo=_geo(rng, model, tools_ws.default_inference_geo),
                 speed="fast" if p.supports_fast and rng.random() < 0.15 else "standard",
-                service_tier="standard", product="claude_code", workspace_id=tools_ws.id,
-                account_id=u.id, user_id=u.id, actor_type="user_actor",
+                service_tier="standard",
+                product="claude_code",
+                workspace_id=tools_ws.id,
+                account_id=u.id,
+                user_id=u.id,
+                actor_type="user_actor",
             )
             _tokens(rng, 1.3, f, cache_heavy=True)
         if rng.random() < 0.15:
-            f = add(kind="tokens", model="claude-sonnet-5", context_window="0-200k",
-                    inference_geo="global", speed="standard", service_tier="standard",
-                    product="claude_console", workspace_id=org.workspaces[0].id,
-                    account_id=u.id, user_id=u.id, actor_type="user_actor")
+            f = add(
+                kind="tokens",
+                model="claude-sonnet-5",
+                context_window="0-200k",
+                inference_geo="global",
+                speed="standard",
+                service_tier="standard",
+                product="claude_console",
+                workspace_id=org.workspaces[0].id,
+                account_id=u.id,
+                user_id=u.id,
+                actor_type="user_actor",
+            )
             _tokens(rng, 0.2, f, cache_heavy=False)
     prod_ws = next((w for w in org.workspaces if w.name == "Production"), org.workspaces[0])
     for sa in org.service_accounts:
@@ -416,18 +459,29 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
             continue
         for _ in range(_poisson(rng, 1.2 * level)):
             model = rng.choice(("claude-sonnet-5", "claude-haiku-4-5"))
-            f = add(kind="tokens", model=model, context_window="0-200k",
-                    inference_geo=_geo(rng, model, prod_ws.default_inference_geo),
-                    speed="standard", service_tier="standard", product="messages_api",
-                    workspace_id=prod_ws.id, service_account_id=sa.id,
-                    actor_type="service_account_actor")
+            f = add(
+                kind="tokens",
+                model=model,
+                context_window="0-200k",
+                inference_geo=_geo(rng, model, prod_ws.default_inference_geo),
+                speed="standard",
+                service_tier="standard",
+                product="messages_api",
+                workspace_id=prod_ws.id,
+                service_account_id=sa.id,
+                actor_type="service_account_actor",
+            )
             _tokens(rng, 0.8, f, cache_heavy=False)
     return facts
 
 
 ENTERPRISE_PRODUCT_WEIGHTS = (
-    ("chat", 40), ("claude_code", 25), ("cowork", 10), ("office_agent", 8),
-    ("claude_in_chrome", 6), ("claude_design", 5),
+    ("chat", 40),
+    ("claude_code", 25),
+    ("cowork", 10),
+    ("office_agent", 8),
+    ("claude_in_chrome", 6),
+    ("claude_design", 5),
 )
 
 
@@ -444,8 +498,11 @@ def _enterprise_day(seed: int, org: Organization, day: date) -> list[Fact]:
     midpoint = org.history_start + timedelta(days=200)
 
     def add(**kw: object) -> Fact:
-        m = min(1439, max(0, int(rng.gauss(14 * 60, 220)))) if rng.random() < 0.75 else \
-            rng.randrange(1440)
+        m = (
+            min(1439, max(0, int(rng.gauss(14 * 60, 220))))
+            if rng.random() < 0.75
+            else rng.randrange(1440)
+        )
         f = Fact(org_id=org.id, day=day, idx=len(facts), minute=m, **kw)
         facts.append(f)
         return f
@@ -459,33 +516,53 @@ def _enterprise_day(seed: int, org: Organization, day: date) -> list[Fact]:
                 model = rng.choices(tuple(PRICE_BOOK), (25, 45, 20, 5, 5))[0]
             p = PRICE_BOOK[model]
             f = add(
-                kind="tokens", model=model,
-                context_window="200k-1M" if p.supports_long_context and rng.random() < 0.08
+                kind="tokens",
+                model=model,
+                context_window="200k-1M"
+                if p.supports_long_context and rng.random() < 0.08
                 else "0-200k",
                 inference_geo=_geo(rng, model, "global"),
-                speed="fast" if p.supports_fast and product == "claude_code"
-                and rng.random() < 0.2 else "standard",
-                service_tier=None, product=product, user_id=u.id, actor_type="user_actor",
+                speed="fast"
+                if p.supports_fast and product == "claude_code" and rng.random() < 0.2
+                else "standard",
+                service_tier=None,
+                product=product,
+                user_id=u.id,
+                actor_type="user_actor",
             )
-            _tokens(rng, 0.6 if product == "chat" else 1.1, f,
-                    cache_heavy=product in ("claude_code", "cowork"))
+            _tokens(
+                rng,
+                0.6 if product == "chat" else 1.1,
+                f,
+                cache_heavy=product in ("claude_code", "cowork"),
+            )
         if rng.random() < 0.1:
-            add(kind="code_execution", user_id=u.id, actor_type="user_actor",
-                requests=rng.randrange(1, 12), seconds=rng.randrange(20, 1800))
+            add(
+                kind="code_execution",
+                user_id=u.id,
+                actor_type="user_actor",
+                requests=rng.randrange(1, 12),
+                seconds=rng.randrange(20, 1800),
+            )
     # Claude Tag (Claude in Slack): channel traffic, partly tied to linked users.
     channels = ["C0" + tagged_id(_rng(seed, org.id, "chan", i), "", 9).upper() for i in range(6)]
     if day >= midpoint and org.features.get("claude_tag"):
         linked = [u for u in org.users if not u.deleted][:20]
         for _ in range(_poisson(rng, 4 * level)):
             category = rng.choice(("dm", "engaged", "monitoring", "proactive", "scheduled"))
-            u = rng.choice(linked) if category in ("dm", "engaged") else None
+            tag_user: User | None = rng.choice(linked) if category in ("dm", "engaged") else None
             f = add(
-                kind="tokens", model="claude-sonnet-5", context_window="0-200k",
-                inference_geo="global", speed="standard", service_tier=None,
-                product="claude_tag", user_id=u.id if (u and category == "dm") else None,
-                actor_type="user_actor" if (u and category == "dm") else None,
+                kind="tokens",
+                model="claude-sonnet-5",
+                context_window="0-200k",
+                inference_geo="global",
+                speed="standard",
+                service_tier=None,
+                product="claude_tag",
+                user_id=tag_user.id if (tag_user and category == "dm") else None,
+                actor_type="user_actor" if (tag_user and category == "dm") else None,
                 claude_tag_category=category,
-                claude_tag_user_id=slack_user_id(u.id) if u else None,
+                claude_tag_user_id=slack_user_id(tag_user.id) if tag_user else None,
                 slack_channel_id=None if category == "dm" else rng.choice(channels),
             )
             _tokens(rng, 0.3, f, cache_heavy=False)
@@ -516,8 +593,9 @@ def revision_instants(day: date) -> list[datetime]:
     return [end + off for off in REVISION_OFFSETS]
 
 
-def _apply_revision(seed: int, org: Organization, day: date, k: int, facts: list[Fact],
-                    discount: tuple[int, int]) -> None:
+def _apply_revision(
+    seed: int, org: Organization, day: date, k: int, facts: list[Fact], discount: tuple[int, int]
+) -> None:
     rng = _rng(seed, org.id, "revision", day.isoformat(), k)
     token_facts = [i for i, f in enumerate(facts) if f.kind == "tokens"]
     if not token_facts:
@@ -585,7 +663,11 @@ class FactStore:
         return now - self.lag
 
     def facts(
-        self, org: Organization, start: datetime, end: datetime, now: datetime,
+        self,
+        org: Organization,
+        start: datetime,
+        end: datetime,
+        now: datetime,
         include_children: bool = False,
     ) -> Iterator[Fact]:
         """Visible facts of `org` whose minute lies in [start, end)."""
@@ -607,5 +689,3 @@ class FactStore:
                     if whole or lo <= f.minute < hi:
                         yield f
             day += timedelta(days=1)
-
-

@@ -7,6 +7,7 @@ truncated bodies included. Endpoint families register their routes in `ROUTES`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import threading
@@ -23,7 +24,7 @@ import orjson
 
 from .params import ApiError, Params, parse_datetime
 from .state import SimConfig, Simulator
-from .world import CONSOLE, ENTERPRISE, Credential, Organization
+from .world import ENTERPRISE, Credential, Organization
 
 BETA_ANALYTICS = "analytics-usage-cost-2026-08-24"
 BETA_FAST_MODE = "fast-mode-2026-02-01"
@@ -114,10 +115,16 @@ def authenticate(req: Request, rt: Route) -> None:
         raise ApiError(401, "authentication_error", "This API key has been revoked or disabled.")
     if cred.kind == "standard":
         if cfg.standard_key_status == 403:
-            raise ApiError(403, "permission_error",
-                           "Standard API keys cannot access the Admin API; use an Admin API key.")
-        raise ApiError(401, "authentication_error",
-                       "invalid x-api-key: standard API keys are not accepted by this endpoint")
+            raise ApiError(
+                403,
+                "permission_error",
+                "Standard API keys cannot access the Admin API; use an Admin API key.",
+            )
+        raise ApiError(
+            401,
+            "authentication_error",
+            "invalid x-api-key: standard API keys are not accepted by this endpoint",
+        )
     org = req.sim.world.org(cred.org_id)
     req.credential, req.org = cred, org
     admin = cred.kind in ("admin", "oauth")
@@ -126,42 +133,58 @@ def authenticate(req: Request, rt: Route) -> None:
     if rt.auth is Auth.CONSOLE_ADMIN:
         if not admin:
             if cfg.enterprise_key_on_admin_status == 400:
-                raise ApiError(400, "invalid_request_error",
-                               "This endpoint does not support the organization's type.",
-                               "organization_type_not_supported")
-            raise ApiError(403, "permission_error",
-                           "An Analytics API key cannot call the Admin API; use an Admin API key "
-                           "of a Claude Console organization.")
+                raise ApiError(
+                    400,
+                    "invalid_request_error",
+                    "This endpoint does not support the organization's type.",
+                    "organization_type_not_supported",
+                )
+            raise ApiError(
+                403,
+                "permission_error",
+                "An Analytics API key cannot call the Admin API; use an Admin API key "
+                "of a Claude Console organization.",
+            )
     elif rt.auth is Auth.ORG_MEMBERS:
         if not admin and rt.scope and rt.scope not in cred.scopes:
             raise _missing_scope(cred, rt.scope)
     elif rt.auth is Auth.OAUTH_ONLY:
         if cred.kind != "oauth":
-            raise ApiError(403, "permission_error",
-                           "Admin API keys are not accepted by this endpoint; use an OAuth access "
-                           "token with the org:admin scope.")
+            raise ApiError(
+                403,
+                "permission_error",
+                "Admin API keys are not accepted by this endpoint; use an OAuth access "
+                "token with the org:admin scope.",
+            )
     elif rt.auth is Auth.ENTERPRISE_GROUPS:
         if org.kind != ENTERPRISE:
-            raise ApiError(400, "invalid_request_error",
-                           "RBAC groups are available to Claude Enterprise organizations only.",
-                           "organization_type_not_supported")
+            raise ApiError(
+                400,
+                "invalid_request_error",
+                "RBAC groups are available to Claude Enterprise organizations only.",
+                "organization_type_not_supported",
+            )
         if rt.scope and rt.scope not in cred.scopes:
             raise _missing_scope(cred, rt.scope)
-    elif rt.auth is Auth.ANALYTICS_ENTERPRISE:
-        if org.kind != ENTERPRISE or admin:
-            raise ApiError(400, "invalid_request_error",
-                           "The analytics API requires an enterprise plan",
-                           "organization_type_not_supported")
+    elif rt.auth is Auth.ANALYTICS_ENTERPRISE and (org.kind != ENTERPRISE or admin):
+        raise ApiError(
+            400,
+            "invalid_request_error",
+            "The analytics API requires an enterprise plan",
+            "organization_type_not_supported",
+        )
     if analytics_path:
         if org.kind == ENTERPRISE and not org.analytics_enabled:
             status = cfg.analytics_disabled_status
-            raise ApiError(status, "not_found_error" if status == 404 else "permission_error",
-                           "Not found" if status == 404 else
-                           "Analytics API access is not enabled for this organization.")
+            raise ApiError(
+                status,
+                "not_found_error" if status == 404 else "permission_error",
+                "Not found"
+                if status == 404
+                else "Analytics API access is not enabled for this organization.",
+            )
         if not admin and "read:analytics" not in cred.scopes:
             raise _missing_scope(cred, "read:analytics")
-        if rt.auth is Auth.ANALYTICS_B and org.kind == CONSOLE and not admin:
-            raise ApiError(401, "authentication_error", "invalid x-api-key")
 
 
 def _error_body(err: ApiError, request_id: str) -> dict[str, Any]:
@@ -177,6 +200,9 @@ def _request_id() -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+    # delayed ACKs add ~40 ms to every small response on loopback.
+    disable_nagle_algorithm = True
     server: SimulatorHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -184,8 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
-              truncate: bool = False) -> None:
+    def _send(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, truncate: bool = False
+    ) -> None:
         payload = orjson.dumps(body)
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -202,10 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(2)
-        except OSError:
-            pass
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -221,8 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(headers.get("content-length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         if path.startswith("/_simulator"):
-            self._control(method, path, Params(parse_qsl(url.query, keep_blank_values=True)),
-                          raw_body)
+            self._control(
+                method, path, Params(parse_qsl(url.query, keep_blank_values=True)), raw_body
+            )
             return
         request_id = _request_id()
         base_headers = {"request-id": request_id}
@@ -236,11 +262,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(sim.config.slow_ms / 1000)
         if fault in ("500", "529"):
-            err = ApiError(500, "api_error", "Internal server error") if fault == "500" else \
-                ApiError(529, "overloaded_error", "Overloaded")
+            err = (
+                ApiError(500, "api_error", "Internal server error")
+                if fault == "500"
+                else ApiError(529, "overloaded_error", "Overloaded")
+            )
             sim.count(path, err.status, fault)
-            self._send(err.status, _error_body(err, request_id),
-                       {**base_headers, "x-should-retry": "true"})
+            self._send(
+                err.status, _error_body(err, request_id), {**base_headers, "x-should-retry": "true"}
+            )
             return
         status, body, extra = self._api(method, path, url.query, headers, request_id)
         if fault == "malformed" and status == 200:
@@ -256,11 +286,11 @@ class _Handler(BaseHTTPRequestHandler):
         sim.count(path, status, fault if fault in ("slow", "truncate") else None)
         self._send(status, body, {**base_headers, **extra}, truncate=(fault == "truncate"))
 
-    def _api(self, method: str, path: str, query: str, headers: dict[str, str],
-             request_id: str) -> tuple[int, Any, dict[str, str]]:
+    def _api(
+        self, method: str, path: str, query: str, headers: dict[str, str], request_id: str
+    ) -> tuple[int, Any, dict[str, str]]:
         sim = self.server.sim
-        req = Request(sim, method, path, Params(parse_qsl(query, keep_blank_values=True)),
-                      headers)
+        req = Request(sim, method, path, Params(parse_qsl(query, keep_blank_values=True)), headers)
         try:
             rt = None
             for candidate in ROUTES:
@@ -274,8 +304,9 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise ApiError(405, "invalid_request_error", f"Method {method} not allowed")
             if sim.config.require_version_header and "anthropic-version" not in headers:
-                raise ApiError(400, "invalid_request_error",
-                               "anthropic-version: header is required")
+                raise ApiError(
+                    400, "invalid_request_error", "anthropic-version: header is required"
+                )
             authenticate(req, rt)
             org = req.organization
             analytics = rt.auth in (Auth.ANALYTICS_B, Auth.ANALYTICS_ENTERPRISE)
@@ -283,17 +314,25 @@ class _Handler(BaseHTTPRequestHandler):
             wait = sim.limiter.check(("analytics:" if analytics else "admin:") + org.id, rpm)
             if wait is not None:
                 raise ApiError(
-                    429, "rate_limit_error",
+                    429,
+                    "rate_limit_error",
                     f"Number of requests has exceeded your rate limit ({rpm} per minute). "
                     "Please try again later.",
-                    headers={"retry-after": str(max(1, round(wait + 0.5))),
-                             "x-should-retry": "true"},
+                    headers={
+                        "retry-after": str(max(1, round(wait + 0.5))),
+                        "x-should-retry": "true",
+                    },
                 )
-            if rt.auth is Auth.ANALYTICS_B and sim.config.require_beta_header and \
-                    BETA_ANALYTICS not in req.betas:
-                raise ApiError(400, "invalid_request_error",
-                               f"This endpoint requires the beta header "
-                               f"'anthropic-beta: {BETA_ANALYTICS}'")
+            if (
+                rt.auth is Auth.ANALYTICS_B
+                and sim.config.require_beta_header
+                and BETA_ANALYTICS not in req.betas
+            ):
+                raise ApiError(
+                    400,
+                    "invalid_request_error",
+                    f"This endpoint requires the beta header 'anthropic-beta: {BETA_ANALYTICS}'",
+                )
             body = rt.handler(req)
             return 200, body, {"anthropic-organization-id": org.id}
         except ApiError as err:
@@ -301,6 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
             if err.status == 400:
                 extra.setdefault("x-should-retry", "false")
             return err.status, _error_body(err, request_id), extra
+        except Exception:  # a bug in a handler must still answer, as the real API would
+            self.server.log_exception(path)
+            internal = ApiError(500, "api_error", "Internal server error")
+            return 500, _error_body(internal, request_id), {"x-should-retry": "true"}
 
     # -- control plane ------------------------------------------------------------------------
     def _control(self, method: str, path: str, params: Params, raw: bytes) -> None:
@@ -327,10 +370,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if "now" in data:
                     sim.clock.set(parse_datetime(str(data["now"]), "now"))
                 else:
-                    delta = timedelta(days=float(data.get("days", 0)),
-                                      hours=float(data.get("hours", 0)),
-                                      minutes=float(data.get("minutes", 0)),
-                                      seconds=float(data.get("seconds", 0)))
+                    delta = timedelta(
+                        days=float(data.get("days", 0)),
+                        hours=float(data.get("hours", 0)),
+                        minutes=float(data.get("minutes", 0)),
+                        seconds=float(data.get("seconds", 0)),
+                    )
                     if delta < timedelta(0):
                         raise ValueError("the clock only moves forward")
                     sim.clock.advance(delta)
@@ -364,6 +409,11 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.sim = sim
         self.verbose = verbose
 
+    def log_exception(self, path: str) -> None:
+        import logging
+
+        logging.getLogger("spendscope.simulator").exception("handler failed on %s", path)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -375,9 +425,15 @@ def _load_routes() -> None:
     from . import admin, analytics, claude_code, console_reports, engagement, legacy  # noqa: F401
 
 
-def make_server(config: SimConfig, host: str = "127.0.0.1", port: int = 8765,
-                now: Any = None, verbose: bool = False, history_days: int = 400,
-                warm: bool = False) -> SimulatorHTTPServer:
+def make_server(
+    config: SimConfig,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    now: Any = None,
+    verbose: bool = False,
+    history_days: int = 400,
+    warm: bool = False,
+) -> SimulatorHTTPServer:
     """Build (not start) a simulator server. `warm` pre-generates the history in a background
     thread so the first queries don't pay for it; start-up itself stays instant."""
     _load_routes()
@@ -391,11 +447,18 @@ def make_server(config: SimConfig, host: str = "127.0.0.1", port: int = 8765,
 class RunningSimulator:
     """A simulator serving on a background thread (for tests, the demo and benchmarks)."""
 
-    def __init__(self, config: SimConfig | None = None, now: Any = None,
-                 host: str = "127.0.0.1", port: int = 0, warm: bool = False) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        now: Any = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        warm: bool = False,
+    ) -> None:
         self.server = make_server(config or SimConfig(), host, port, now, warm=warm)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                       name="spendscope-simulator")
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, name="spendscope-simulator"
+        )
 
     @property
     def url(self) -> str:

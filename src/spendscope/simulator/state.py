@@ -60,6 +60,35 @@ class SimConfig:
     # Family A `/service_accounts`: page size when `limit` is omitted (UNCONFIRMED; 20 like the
     # other Admin lists).
     service_accounts_default_limit: int = 20
+    # Family C bucketed reports: groups kept per time bucket (documented: top 100, no remainder).
+    legacy_group_cap: int = 100
+    # Family C per-user reports, row order (reference silent): "row" ranks every row by the
+    # `order_by` metric; "actor" ranks actors by their total and keeps each actor's rows together.
+    legacy_user_order: str = "row"
+    # Family C user actor e-mail key(s): "both" (default), "email_address" (SDK) or "email" (docs).
+    legacy_actor_email_keys: str = "both"
+    # Family B (`/analytics/usage`, `/analytics/cost`): an ungrouped, unbucketed query whose range
+    # holds no usage still answers one all-zero row (True) or an empty `data` (False).
+    analytics_empty_total_row: bool = True
+    # Family B cost with `group_by[]=token_type` but not `cost_type` (reference silent): "split"
+    # answers the web-search / code-execution / session rows with their `cost_type` set (as when
+    # grouped by both); "combined" answers one row (`cost_type` and `token_type` null) for them.
+    analytics_token_type_other_rows: str = "split"
+    # Family B envelope also carries `organization_id` (UNCONFIRMED; SDK 2.10.0 ignores it).
+    analytics_envelope_org_id: bool = False
+    # Family B `group.product` for Console traffic (UNCONFIRMED): "filter" shows the `products[]`
+    # filter values (`messages_api`, ...); "null" shows null (no known surface).
+    analytics_console_products: str = "filter"
+    # Family A usage/cost reports, explicit `ending_at` not on a bucket boundary: False (docs:
+    # only buckets ending at/before `ending_at`) or True (the straddling bucket is returned too,
+    # holding the usage before `ending_at` only).
+    console_ending_partial_bucket: bool = False
+    # Family A `/usage_report/messages` rows, `speed` key (UNCONFIRMED): "always" (null unless
+    # grouped) or "beta" (present only with `anthropic-beta: fast-mode-2026-02-01`).
+    console_usage_speed_field: str = "always"
+    # Family D: optional lookback limit -- a `date`/`starting_date` more than this many days
+    # before today -> 400 (0 = off; the early-2026 support guide said 90 days).
+    engagement_lookback_days: int = 0
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
@@ -68,19 +97,25 @@ class SimConfig:
                 raise ValueError(f"unknown setting: {name}")
             if name == "seed":
                 raise ValueError("seed cannot change while running")
-            current = getattr(self, name)
-            if isinstance(current, tuple):
-                value = tuple(value)
-            elif isinstance(current, bool):
-                value = bool(value)
-            elif isinstance(current, int):
-                value = int(value)
-            elif isinstance(current, float):
-                value = float(value)
-            setattr(self, name, value)
+            setattr(self, name, _coerce(getattr(self, name), value))
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _coerce(current: Any, value: Any) -> Any:
+    """Convert a setting's new value to the type of its current value."""
+    if isinstance(current, tuple):
+        return tuple(value)
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            return value.lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    return value
 
 
 class Clock:
@@ -149,8 +184,9 @@ class Stats:
 class Simulator:
     """Everything a request handler needs."""
 
-    def __init__(self, config: SimConfig, now: datetime | None = None,
-                 history_days: int = 400) -> None:
+    def __init__(
+        self, config: SimConfig, now: datetime | None = None, history_days: int = 400
+    ) -> None:
         self.config = config
         self.clock = Clock(now)
         self.world: World = build_world(config.seed, self.clock.now(), history_days)

@@ -24,9 +24,23 @@ from .params import ApiError, Params
 from .state import Simulator
 
 GROUPABLE = (
-    "api_key_id", "workspace_id", "user_id", "account_id", "service_account_id", "model",
-    "product", "service_tier", "context_window", "inference_geo", "speed", "actor_type", "kind",
-    "claude_tag_category", "slack_channel_id", "agent_id", "session_id",
+    "api_key_id",
+    "workspace_id",
+    "user_id",
+    "account_id",
+    "service_account_id",
+    "model",
+    "product",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "speed",
+    "actor_type",
+    "kind",
+    "claude_tag_category",
+    "slack_channel_id",
+    "agent_id",
+    "session_id",
 )
 PRIORITY_TIERS = ("priority", "priority_on_demand")
 
@@ -36,8 +50,11 @@ def truth(sim: Simulator, params: Params) -> dict[str, Any]:
     dims = params.many("group_by")
     for d in dims:
         if d not in GROUPABLE:
-            raise ApiError(400, "invalid_request_error",
-                           f"group_by: '{d}' is not one of {', '.join(GROUPABLE)}")
+            raise ApiError(
+                400,
+                "invalid_request_error",
+                f"group_by: '{d}' is not one of {', '.join(GROUPABLE)}",
+            )
     start_d = params.date("start") or sim.world.history_start
     end_d = params.date("end") or (now.date() + timedelta(days=1))
     ref = params.one("org")
@@ -56,10 +73,14 @@ def truth(sim: Simulator, params: Params) -> dict[str, Any]:
     out = []
     for org in orgs:
         groups = group_facts(sim.store.facts(org, start, end, now), key)
-        prio = group_facts(sim.store.facts(org, start, end, now), key,
-                           keep=lambda f: f.service_tier in PRIORITY_TIERS)
+        prio = group_facts(
+            sim.store.facts(org, start, end, now),
+            key,
+            keep=lambda f: f.service_tier in PRIORITY_TIERS,
+        )
         rows = []
-        for k in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
+        keys: list[tuple[Any, ...]] = [k for k in groups if isinstance(k, tuple)]
+        for k in sorted(keys, key=lambda k: tuple("" if v is None else str(v) for v in k)):
             acc = groups[k]
             p = prio.get(k)
             row: dict[str, Any] = {"date": k[0].isoformat()}
@@ -82,8 +103,15 @@ def truth(sim: Simulator, params: Params) -> dict[str, Any]:
                 priority_cost_cents=cents(p.amount() if p else 0),
             )
             rows.append(row)
-        out.append({"id": org.id, "tagged_id": org.tagged_id, "name": org.name,
-                    "kind": org.kind, "days": rows})
+        out.append(
+            {
+                "id": org.id,
+                "tagged_id": org.tagged_id,
+                "name": org.name,
+                "kind": org.kind,
+                "days": rows,
+            }
+        )
     return {
         "now": now.isoformat().replace("+00:00", "Z"),
         "horizon": sim.store.horizon(now).isoformat().replace("+00:00", "Z"),

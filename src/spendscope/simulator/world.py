@@ -52,25 +52,108 @@ WORKSPACE_ROLES = (
 )
 
 FIRST_NAMES = (
-    "Ana", "Ben", "Chloe", "Dev", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira",
-    "Liam", "Maya", "Nikhil", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Viktor",
-    "Wen", "Xavier", "Yara", "Zoe", "Amir", "Bea", "Carlos", "Dana", "Emil", "Fatima", "Gus",
-    "Hana", "Ivan", "Jade", "Kofi", "Lena", "Marco", "Nora",
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elif",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Nikhil",
+    "Olga",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Amir",
+    "Bea",
+    "Carlos",
+    "Dana",
+    "Emil",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Marco",
+    "Nora",
 )
 LAST_NAMES = (
-    "Alvarez", "Brooks", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito",
-    "Jensen", "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Quispe", "Rossi",
-    "Singh", "Tanaka", "Ueda", "Varga", "Weber", "Xu", "Yilmaz", "Zhang",
+    "Alvarez",
+    "Brooks",
+    "Chen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Singh",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
 )
 TEAM_NAMES = (
-    "Platform Eng", "Data Science", "Support", "Sales", "Marketing", "Finance", "Legal",
-    "Research", "Security", "Design",
+    "Platform Eng",
+    "Data Science",
+    "Support",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Legal",
+    "Research",
+    "Security",
+    "Design",
 )
-WORKSPACE_NAMES = ("Production", "Data Science", "Support Bots", "Research", "Internal Tools",
-                   "Sandbox")
+WORKSPACE_NAMES = (
+    "Production",
+    "Data Science",
+    "Support Bots",
+    "Research",
+    "Internal Tools",
+    "Sandbox",
+)
 KEY_PURPOSES = (
-    "prod-backend", "prod-worker", "staging", "ci-bot", "batch-etl", "search-svc", "chat-widget",
-    "summarizer", "eval-harness", "notebook", "agent-runner", "doc-indexer",
+    "prod-backend",
+    "prod-worker",
+    "staging",
+    "ci-bot",
+    "batch-etl",
+    "search-svc",
+    "chat-widget",
+    "summarizer",
+    "eval-harness",
+    "notebook",
+    "agent-runner",
+    "doc-indexer",
 )
 
 
@@ -344,8 +427,16 @@ def _people(
         if i and rng.random() < 0.3:
             role = rng.choice(roles[:-1] if len(roles) > 1 else roles)
         added = start + timedelta(days=rng.randrange(0, 420), seconds=rng.randrange(86400))
-        out.append((tagged_id(rng, "user_01"), email, f"{first} {last}", role, added,
-                    round(rng.uniform(0.15, 1.0), 3)))
+        out.append(
+            (
+                tagged_id(rng, "user_01"),
+                email,
+                f"{first} {last}",
+                role,
+                added,
+                round(rng.uniform(0.15, 1.0), 3),
+            )
+        )
     return out
 
 
@@ -360,13 +451,21 @@ def build_console_org(seed: int, history_start: date) -> Organization:
         discount_rate="0.95",
         history_start=history_start,
     )
-    people = _people(rng, 24, "acme.example", ("developer", "user", "billing", "claude_code_user",
-                                               "admin"), start)
-    org.users = [User(id=p[0], email=p[1], name=p[2], role=p[3], added_at=p[4], intensity=p[5])
-                 for p in people]
+    people = _people(
+        rng,
+        24,
+        "acme.example",
+        ("developer", "user", "billing", "claude_code_user", "admin"),
+        start,
+    )
+    org.users = [
+        User(id=p[0], email=p[1], name=p[2], role=p[3], added_at=p[4], intensity=p[5])
+        for p in people
+    ]
     colors = ("#6C5BB9", "#D97757", "#3B82F6", "#10B981", "#F59E0B", "#EF4444")
-    workspaces = [Workspace(id=tagged_id(rng, "wrkspc_01"), name="Default", created_at=start,
-                            is_default=True)]
+    workspaces = [
+        Workspace(id=tagged_id(rng, "wrkspc_01"), name="Default", created_at=start, is_default=True)
+    ]
     for i, name in enumerate(WORKSPACE_NAMES):
         members = tuple(
             (u.id, rng.choice(WORKSPACE_ROLES)) for u in org.users if rng.random() < 0.4
@@ -395,8 +494,13 @@ def build_console_org(seed: int, history_start: date) -> Organization:
         elif i == 29:
             status = "archived"
         hint_rng = _rng(seed, "hint", i)
-        hint = "sk-ant-api03-" + "".join(hint_rng.choice(URLSAFE) for _ in range(3)) + "..." + \
-            "".join(hint_rng.choice(URLSAFE) for _ in range(2)) + "AA"
+        hint = (
+            "sk-ant-api03-"
+            + "".join(hint_rng.choice(URLSAFE) for _ in range(3))
+            + "..."
+            + "".join(hint_rng.choice(URLSAFE) for _ in range(2))
+            + "AA"
+        )
         keys.append(
             ApiKey(
                 id=tagged_id(rng, "apikey_01"),
@@ -441,10 +545,16 @@ def build_console_org(seed: int, history_start: date) -> Organization:
     krng = _rng(seed, "console-keys")
     org.credentials = [
         Credential(_secret(krng, "sk-ant-admin01-"), "admin", org.id, label="admin"),
-        Credential(_secret(krng, "sk-ant-admin01-"), "admin", org.id, revoked=True,
-                   label="admin-revoked"),
-        Credential(_secret(krng, "sk-ant-oat01-"), "oauth", org.id, scopes=("org:admin",),
-                   label="oauth-org-admin"),
+        Credential(
+            _secret(krng, "sk-ant-admin01-"), "admin", org.id, revoked=True, label="admin-revoked"
+        ),
+        Credential(
+            _secret(krng, "sk-ant-oat01-"),
+            "oauth",
+            org.id,
+            scopes=("org:admin",),
+            label="oauth-org-admin",
+        ),
         Credential(_secret(krng, "sk-ant-api03-"), "standard", org.id, label="standard"),
     ]
     return org
@@ -455,7 +565,7 @@ def build_enterprise_org(
 ) -> Organization:
     rng = _rng(seed, salt)
     start = datetime.combine(history_start, datetime.min.time(), UTC) - timedelta(days=20)
-    domain = name.split()[0].lower() + ".example"
+    domain = name.split(maxsplit=1)[0].lower() + ".example"
     org = Organization(
         id=_uuid(rng),
         tagged_id=tagged_id(rng, "org_01"),
@@ -474,7 +584,7 @@ def build_enterprise_org(
         },
     )
     group_ids = [tagged_id(rng, "rbac_group_01") for _ in TEAM_NAMES]
-    people = _people(rng, n_users, domain, ENTERPRISE_ROLES[:-1] + ("primary_owner",), start)
+    people = _people(rng, n_users, domain, (*ENTERPRISE_ROLES[:-1], "primary_owner"), start)
     users = []
     memberships: dict[str, list[str]] = {g: [] for g in group_ids}
     for i, p in enumerate(people):
@@ -488,9 +598,18 @@ def build_enterprise_org(
             groups = []  # in no group
         for g in groups:
             memberships[g].append(p[0])
-        users.append(User(id=p[0], email=p[1], name=p[2], role=p[3], added_at=p[4],
-                          intensity=p[5], deleted=(i % 23 == 22),
-                          rbac_group_ids=tuple(groups)))
+        users.append(
+            User(
+                id=p[0],
+                email=p[1],
+                name=p[2],
+                role=p[3],
+                added_at=p[4],
+                intensity=p[5],
+                deleted=(i % 23 == 22),
+                rbac_group_ids=tuple(groups),
+            )
+        )
     org.users = users
     org.rbac_groups = [
         RbacGroup(
@@ -514,15 +633,36 @@ def build_enterprise_org(
     ]
     krng = _rng(seed, salt, "keys")
     org.credentials = [
-        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
-                   scopes=("read:analytics", "read:users", "read:invites", "read:groups"),
-                   label="analytics", parent_level=True),
-        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
-                   scopes=("read:spend_limits",), label="no-analytics-scope"),
-        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
-                   scopes=("read:analytics",), label="analytics-only"),
-        Credential(_secret(krng, "sk-ant-api01-"), "analytics", org.id,
-                   scopes=("read:analytics",), revoked=True, label="analytics-revoked"),
+        Credential(
+            _secret(krng, "sk-ant-api01-"),
+            "analytics",
+            org.id,
+            scopes=("read:analytics", "read:users", "read:invites", "read:groups"),
+            label="analytics",
+            parent_level=True,
+        ),
+        Credential(
+            _secret(krng, "sk-ant-api01-"),
+            "analytics",
+            org.id,
+            scopes=("read:spend_limits",),
+            label="no-analytics-scope",
+        ),
+        Credential(
+            _secret(krng, "sk-ant-api01-"),
+            "analytics",
+            org.id,
+            scopes=("read:analytics",),
+            label="analytics-only",
+        ),
+        Credential(
+            _secret(krng, "sk-ant-api01-"),
+            "analytics",
+            org.id,
+            scopes=("read:analytics",),
+            revoked=True,
+            label="analytics-revoked",
+        ),
     ]
     return org
 
@@ -565,10 +705,12 @@ def build_world(seed: int, now: datetime, history_days: int = 400) -> World:
     API is not enabled."""
     history_start = (now - timedelta(days=history_days)).date()
     console = build_console_org(seed, history_start)
-    enterprise = build_enterprise_org(seed, history_start, "Acme Enterprise", "enterprise", 64,
-                                      analytics_enabled=True)
-    dark = build_enterprise_org(seed, history_start, "Globex Corp", "globex", 12,
-                                analytics_enabled=False)
+    enterprise = build_enterprise_org(
+        seed, history_start, "Acme Enterprise", "enterprise", 64, analytics_enabled=True
+    )
+    dark = build_enterprise_org(
+        seed, history_start, "Globex Corp", "globex", 12, analytics_enabled=False
+    )
     console.parent_id = enterprise.id
     enterprise.child_ids.append(console.id)
     return World(seed=seed, orgs=[console, enterprise, dark], history_start=history_start)
