@@ -13,8 +13,18 @@ BUCKET_WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timede
 class Acc:
     """Running sums of usage and cost for one group."""
 
-    __slots__ = ("cache_1h", "cache_5m", "cache_read", "cost", "list_cost", "output", "requests",
-                 "seconds", "uncached", "web_search")
+    __slots__ = (
+        "cache_1h",
+        "cache_5m",
+        "cache_read",
+        "cost",
+        "list_cost",
+        "output",
+        "requests",
+        "seconds",
+        "uncached",
+        "web_search",
+    )
 
     def __init__(self) -> None:
         self.uncached = self.cache_read = self.cache_5m = self.cache_1h = self.output = 0
