@@ -61,24 +61,64 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
-@click.option("--seed", default=42, show_default=True, type=int,
-              help="Seed of the synthetic organizations (same seed, same data).")
-@click.option("--now", "now_text", default=None, metavar="ISO-8601",
-              help="Freeze the simulated clock at this instant (default: follow the real clock).")
-@click.option("--rpm", default=60, show_default=True, type=int,
-              help="Analytics API requests per minute per organization (0 = unlimited).")
-@click.option("--fault-rate", default=0.0, show_default=True, type=float,
-              help="Fraction of requests that get an injected fault.")
-@click.option("--latency-ms", default=0, show_default=True, type=int,
-              help="Latency added to every response.")
-@click.option("--history-days", default=400, show_default=True, type=int,
-              help="Days of synthetic history back from the clock.")
-@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
-              help="Any other simulator setting (see docs/simulator.md), repeatable.")
+@click.option(
+    "--seed",
+    default=42,
+    show_default=True,
+    type=int,
+    help="Seed of the synthetic organizations (same seed, same data).",
+)
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    metavar="ISO-8601",
+    help="Freeze the simulated clock at this instant (default: follow the real clock).",
+)
+@click.option(
+    "--rpm",
+    default=60,
+    show_default=True,
+    type=int,
+    help="Analytics API requests per minute per organization (0 = unlimited).",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Fraction of requests that get an injected fault.",
+)
+@click.option(
+    "--latency-ms", default=0, show_default=True, type=int, help="Latency added to every response."
+)
+@click.option(
+    "--history-days",
+    default=400,
+    show_default=True,
+    type=int,
+    help="Days of synthetic history back from the clock.",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Any other simulator setting (see docs/simulator.md), repeatable.",
+)
 @click.option("--verbose", is_flag=True, help="Log every request on stderr.")
-def simulate(host: str, port: int, seed: int, now_text: str | None, rpm: int, fault_rate: float,
-             latency_ms: int, history_days: int, settings: tuple[str, ...],
-             verbose: bool) -> None:
+def simulate(
+    host: str,
+    port: int,
+    seed: int,
+    now_text: str | None,
+    rpm: int,
+    fault_rate: float,
+    latency_ms: int,
+    history_days: int,
+    settings: tuple[str, ...],
+    verbose: bool,
+) -> None:
     """Serve a faithful local stand-in for the Anthropic usage, cost, admin and analytics APIs.
 
     Synthetic organizations, deterministic from --seed: a Console organization that is the
@@ -97,20 +137,32 @@ def simulate(host: str, port: int, seed: int, now_text: str | None, rpm: int, fa
     except (ValueError, TypeError) as exc:
         _fail(f"--set: {exc}")
     try:
-        server = make_server(config, host, port, now=_parse_now(now_text), verbose=verbose,
-                             history_days=history_days, warm=True)
+        server = make_server(
+            config,
+            host,
+            port,
+            now=_parse_now(now_text),
+            verbose=verbose,
+            history_days=history_days,
+            warm=True,
+        )
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
     sim = server.sim
-    click.echo(f"spendscope simulator on {server.url}  (clock {sim.now():%Y-%m-%d %H:%M}Z, "
-               f"seed {seed}, {rpm or 'unlimited'} rpm)", err=True)
+    click.echo(
+        f"spendscope simulator on {server.url}  (clock {sim.now():%Y-%m-%d %H:%M}Z, "
+        f"seed {seed}, {rpm or 'unlimited'} rpm)",
+        err=True,
+    )
     for org in sim.world.orgs:
         flags = "" if org.analytics_enabled else ", analytics not enabled"
         parent = ", child of " + sim.world.org(org.parent_id).name if org.parent_id else ""
         click.echo(f"  {org.kind:<10} {org.name}  {org.id}{parent}{flags}", err=True)
-    click.echo(f"keys and ids: {server.url}/_simulator/info   truth: {server.url}/_simulator/truth",
-               err=True)
+    click.echo(
+        f"keys and ids: {server.url}/_simulator/info   truth: {server.url}/_simulator/truth",
+        err=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
