@@ -171,5 +171,5 @@ def simulate(
         server.server_close()
 
 
-if __name__ == "__main__":
-    main()
+# Commands over connections and the warehouse live in their own module.
+from . import cli_data  # noqa: E402, F401

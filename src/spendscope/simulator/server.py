@@ -233,10 +233,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
+        self._guarded("GET")
 
     def do_POST(self) -> None:
-        self._dispatch("POST")
+        self._guarded("POST")
+
+    def _guarded(self, method: str) -> None:
+        # A client that gave up (timeout) closes its end: nothing to answer, nothing to log.
+        try:
+            self._dispatch(method)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.sim
@@ -311,12 +318,14 @@ class _Handler(BaseHTTPRequestHandler):
             org = req.organization
             analytics = rt.auth in (Auth.ANALYTICS_B, Auth.ANALYTICS_ENTERPRISE)
             rpm = sim.config.rpm if analytics else sim.config.admin_rpm
-            wait = sim.limiter.check(("analytics:" if analytics else "admin:") + org.id, rpm)
+            wait = sim.limiter.check(("analytics:" if analytics else "admin:") + org.id, rpm,
+                                     sim.config.rate_window_seconds)
             if wait is not None:
                 raise ApiError(
                     429,
                     "rate_limit_error",
-                    f"Number of requests has exceeded your rate limit ({rpm} per minute). "
+                    f"Number of requests has exceeded your rate limit ({rpm} per "
+                    f"{sim.config.rate_window_seconds:g} seconds). "
                     "Please try again later.",
                     headers={
                         "retry-after": str(max(1, round(wait + 0.5))),

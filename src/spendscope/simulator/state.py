@@ -90,6 +90,9 @@ class SimConfig:
     # before today -> 400 (0 = off; the early-2026 support guide said 90 days).
     engagement_lookback_days: int = 0
 
+    # Length of the rate-limit window in seconds (the documented limit is per minute).
+    rate_window_seconds: float = 60.0
+
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
         for name, value in changes.items():
@@ -150,17 +153,17 @@ class RateLimiter:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str, rpm: int) -> float | None:
+    def check(self, key: str, rpm: int, window: float = 60.0) -> float | None:
         """Record a request; return None if allowed, else seconds to wait."""
         if rpm <= 0:
             return None
         now = time.monotonic()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - 60.0:
+            while hits and hits[0] <= now - window:
                 hits.popleft()
             if len(hits) >= rpm:
-                return max(0.001, hits[0] + 60.0 - now)
+                return max(0.001, hits[0] + window - now)
             hits.append(now)
             return None
 

@@ -1,0 +1,5 @@
+"""`python -m spendscope` runs the CLI."""
+
+from spendscope.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""Connection health: state, last successful sync, data complete through, the event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..warehouse.store import DATASET, Warehouse
+
+# Feeds whose completeness defines "data complete through" (the money).
+CORE_FEEDS = ("cost", "usage")
+
+
+def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+    con = warehouse.duckdb()
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [DATASET]
+        ).fetchall()
+    }
+    if "events" not in tables:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for label, at in con.execute(
+        f"SELECT connection_label, max(at) FROM {DATASET}.events "
+        "WHERE category = 'sync' AND message = 'sync finished' GROUP BY 1"
+    ).fetchall():
+        out.setdefault(label, {})["last_success"] = at
+    for label, level, message, at in con.execute(
+        f"""SELECT connection_label, level, message, at FROM (
+              SELECT *, row_number() OVER (PARTITION BY connection_label ORDER BY at DESC) AS n
+              FROM {DATASET}.events WHERE category = 'sync' AND message <> 'sync started')
+            WHERE n = 1"""
+    ).fetchall():
+        h = out.setdefault(label, {})
+        h["state"] = "failing" if level == "error" else "ok"
+        if level == "error":
+            h["last_error"] = message
+            h["last_error_at"] = at
+    marks = ", ".join("?" for _ in CORE_FEEDS)
+    for label, through in con.execute(
+        f"SELECT connection_label, min(complete_through) FROM {DATASET}.sync_state "
+        f"WHERE feed IN ({marks}) GROUP BY 1",
+        list(CORE_FEEDS),
+    ).fetchall():
+        out.setdefault(label, {})["complete_through"] = through
+    views = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = ?", [DATASET]
+        ).fetchall()
+    }
+    if {"spend", "usage"} <= views:
+        for label, n in con.execute(
+            f"""SELECT connection_label, sum(n) FROM (
+                  SELECT connection_label, count(*) AS n FROM {DATASET}.spend GROUP BY 1
+                  UNION ALL
+                  SELECT connection_label, count(*) FROM {DATASET}.usage GROUP BY 1)
+                GROUP BY 1"""
+        ).fetchall():
+            out.setdefault(label, {})["rows"] = int(n)
+    for label, state in con.execute(
+        f"SELECT connection_label, state FROM {DATASET}.connections"
+    ).fetchall():
+        if state == "deleted":
+            out.setdefault(label, {})["state"] = "deleted"
+    for h in out.values():
+        h.setdefault("state", "never synced")
+    return out
+
+
+def recent_events(warehouse: Warehouse, connection: str, n: int = 10) -> list[dict[str, Any]]:
+    con = warehouse.duckdb()
+    cur = con.execute(
+        f"SELECT at, level, category, message, detail FROM {DATASET}.events "
+        "WHERE connection_label = ? ORDER BY at DESC LIMIT ?",
+        [connection, n],
+    )
+    cols = ["at", "level", "category", "message", "detail"]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

@@ -1,0 +1,520 @@
+"""The sync engine: which windows to fetch, what changed, and loading it all.
+
+For each feed of a connection:
+1. plan the windows: the first run backfills (6 months Console, 12 months Enterprise, never
+   before the API's floor); later runs fetch what is new plus the trailing reconciliation window
+   (30 days for cost and usage, 7 for engagement and Claude Code) — so a refresh costs what the
+   window costs, not what the history costs;
+2. fetch a window, compare its rows with the loaded ones (row_key → metrics) and log every
+   revision in `corrections`; rows that vanished upstream are deleted;
+3. load the rows, the corrections and the feed's cursor (`sync_state`) in one load, so the cursor
+   never runs ahead of the data: a sync killed anywhere re-fetches at most one window and, the
+   loads being idempotent upserts, ends with the same rows.
+
+Feeds of a connection run concurrently (they share the organization's rate limiter); loads are
+serialized by the warehouse. A non-transient error stops the connection's sync and is logged;
+a scope the key lacks for an optional list is logged as a warning and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    AuthenticationFailed,
+    MalformedResponse,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    SpendscopeError,
+    TransportFailure,
+    UpstreamError,
+)
+from ..warehouse.store import Warehouse, row_key, to_arrow, utcnow
+from ..warehouse.tables import CORRECTIONS, EVENTS, SYNC_STATE, Table
+from .base import ConnectionInfo, FetchContext, Window, split
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .base import Feed
+
+log = logging.getLogger("spendscope.sync")
+
+
+@dataclass
+class SyncRequest:
+    since: date | None = None
+    until: date | None = None  # exclusive
+    full: bool = False
+
+
+@dataclass
+class FeedReport:
+    feed: str
+    windows: int = 0
+    rows: int = 0
+    corrections: int = 0
+    pages: int = 0
+    error: str | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class ConnectionReport:
+    label: str
+    feeds: list[FeedReport] = field(default_factory=list)
+    error: str | None = None
+    error_hint: str | None = None
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.feeds)
+
+    @property
+    def corrections(self) -> int:
+        return sum(f.corrections for f in self.feeds)
+
+
+Progress = Callable[[str, str, int, int], None]  # (connection, feed, done, total)
+
+
+def error_category(exc: BaseException) -> str:
+    if isinstance(exc, AuthenticationFailed):
+        return "credential"
+    if isinstance(exc, PermissionDenied):
+        return "scope"
+    if isinstance(exc, RateLimited):
+        return "rate_limit"
+    if isinstance(exc, ServerError | TransportFailure):
+        return "server"
+    if isinstance(exc, MalformedResponse | UpstreamError):
+        return "data"
+    return "sync"
+
+
+def event_row(
+    connection: str,
+    level: str,
+    category: str,
+    message: str,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    at = at or utcnow()
+    return {
+        "row_key": row_key(connection, at.isoformat(), category, message),
+        "connection_label": connection,
+        "at": at,
+        "level": level,
+        "category": category,
+        "message": message,
+        "detail": json.dumps(detail or {}, default=str, sort_keys=True),
+    }
+
+
+def plan_windows(
+    feed: Feed,
+    conn: ConnectionInfo,
+    state: dict[str, Any] | None,
+    settings: Settings,
+    request: SyncRequest,
+    now: datetime,
+) -> list[Window]:
+    today = now.date()
+    end = feed.latest(now)
+    if request.until is not None:
+        end = min(end, request.until)
+    recon_days = (
+        settings.engagement_reconciliation_days
+        if feed.reconciliation == "engagement"
+        else settings.reconciliation_days
+    )
+    backfill_start = settings.backfill_start(conn.kind, today)
+    if request.since is not None:
+        start = request.since
+    elif request.full or not state or state.get("complete_through") is None:
+        start = backfill_start
+    else:
+        done: date = state["complete_through"]
+        start = min(done + timedelta(days=1), end - timedelta(days=recon_days))
+        covered = state.get("covered_from")
+        if covered is not None and backfill_start < covered:
+            start = backfill_start  # the backfill setting grew: fill the gap
+    earliest = feed.earliest(conn, today)
+    if earliest is not None:
+        start = max(start, earliest)
+    if start >= end:
+        return []
+    return split(start, end, feed.window_days)
+
+
+def _norm(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        return format(v.normalize(), "f")
+    if isinstance(v, float):
+        return format(Decimal(repr(v)).normalize(), "f")
+    return str(v)
+
+
+def diff_rows(
+    table: Table,
+    connection: str,
+    existing: dict[str, tuple[Any, ...]],
+    new_rows: list[dict[str, Any]],
+    detected_at: datetime,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(corrections, row_keys to delete) between the loaded rows of a window and new ones.
+
+    `existing` maps row_key -> (bucket_start, is_provisional, *metrics). Rows that were
+    provisional are expected to grow and are updated without a correction entry."""
+    corrections: list[dict[str, Any]] = []
+    seen = set()
+    for row in new_rows:
+        key = row["row_key"]
+        seen.add(key)
+        old = existing.get(key)
+        if old is None:
+            if existing:
+                corrections.append(
+                    _correction(
+                        table,
+                        connection,
+                        key,
+                        row["bucket_start"],
+                        "*",
+                        None,
+                        "present",
+                        "added",
+                        detected_at,
+                    )
+                )
+            continue
+        bucket_start, was_provisional, *old_metrics = old
+        if was_provisional:
+            continue
+        for name, old_value in zip(table.metrics, old_metrics, strict=True):
+            a, b = _norm(old_value), _norm(row.get(name))
+            if a != b:
+                corrections.append(
+                    _correction(
+                        table, connection, key, bucket_start, name, a, b, "changed", detected_at
+                    )
+                )
+    removed = [k for k in existing if k not in seen]
+    for key in removed:
+        bucket_start, was_provisional, *_ = existing[key]
+        if not was_provisional:
+            corrections.append(
+                _correction(
+                    table,
+                    connection,
+                    key,
+                    bucket_start,
+                    "*",
+                    "present",
+                    None,
+                    "removed",
+                    detected_at,
+                )
+            )
+    return corrections, removed
+
+
+def _correction(
+    table: Table,
+    connection: str,
+    target: str,
+    bucket_start: Any,
+    column: str,
+    old: str | None,
+    new: str | None,
+    change: str,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "row_key": row_key(connection, table.name, target, column, at.isoformat()),
+        "connection_label": connection,
+        "table_name": table.name,
+        "target_row_key": target,
+        "bucket_start": bucket_start,
+        "column_name": column,
+        "old_value": old,
+        "new_value": new,
+        "change": change,
+        "detected_at": at,
+    }
+
+
+class ConnectionSync:
+    """Syncs every feed of one connection."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        conn: ConnectionInfo,
+        client_factory: Callable[[Feed], Any],
+        feeds: Sequence[Feed],
+        progress: Progress | None = None,
+        max_workers: int = 4,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.conn = conn
+        self.client_factory = client_factory
+        self.feeds = list(feeds)
+        self.progress = progress
+        self.max_workers = max_workers
+        self.now = now
+        self._stop = threading.Event()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+
+    def run(self, request: SyncRequest) -> ConnectionReport:
+        started = utcnow()
+        report = ConnectionReport(self.conn.label)
+        state = self.warehouse.sync_state(self.conn.label)
+        now = self.now()
+        self.warehouse.load(
+            {
+                EVENTS.name: to_arrow(
+                    EVENTS,
+                    [
+                        event_row(
+                            self.conn.label,
+                            "info",
+                            "sync",
+                            "sync started",
+                            {"since": request.since, "until": request.until, "full": request.full},
+                        )
+                    ],
+                )
+            }
+        )
+        with ThreadPoolExecutor(
+            max_workers=self.max_workers, thread_name_prefix=f"sync-{self.conn.label}"
+        ) as pool:
+            futures = [
+                pool.submit(self._run_feed, feed, state.get(feed.name), request, now)
+                for feed in self.feeds
+            ]
+            for fut in futures:
+                report.feeds.append(fut.result())
+        for client in self._clients:
+            c = client.counters()
+            report.requests += int(c.get("requests", 0))
+            report.retries += int(c.get("retries", 0))
+            report.rate_limited += int(c.get("rate_limited", 0))
+            client.close()
+        failed = [f for f in report.feeds if f.error]
+        report.seconds = (utcnow() - started).total_seconds()
+        if failed:
+            report.error = failed[0].error
+        level, message = (
+            ("error", f"sync failed: {report.error}") if report.error else ("info", "sync finished")
+        )
+        self.warehouse.load(
+            {
+                EVENTS.name: to_arrow(
+                    EVENTS,
+                    [
+                        event_row(
+                            self.conn.label,
+                            level,
+                            "sync",
+                            message,
+                            {
+                                "rows": report.rows,
+                                "corrections": report.corrections,
+                                "requests": report.requests,
+                                "retries": report.retries,
+                                "rate_limited": report.rate_limited,
+                                "seconds": round(report.seconds, 2),
+                            },
+                        )
+                    ],
+                )
+            }
+        )
+        return report
+
+    def _client(self, feed: Feed) -> Any:
+        client = self.client_factory(feed)
+        with self._clients_lock:
+            self._clients.append(client)
+        return client
+
+    def _run_feed(
+        self, feed: Feed, state: dict[str, Any] | None, request: SyncRequest, now: datetime
+    ) -> FeedReport:
+        fr = FeedReport(feed.name)
+        try:
+            client = self._client(feed)
+            pages = [0]
+
+            def on_page(_path: str) -> None:
+                pages[0] += 1
+
+            ctx = FetchContext(
+                client=client, connection=self.conn, now=now, fetched_at=utcnow(), on_page=on_page
+            )
+            if feed.mode == "snapshot":
+                self._snapshot(feed, ctx, fr)
+            else:
+                windows = plan_windows(feed, self.conn, state, self.settings, request, now)
+                for i, window in enumerate(windows):
+                    if self._stop.is_set():
+                        fr.skipped = "stopped by an error in another feed"
+                        break
+                    self._window(feed, ctx, window, state, fr)
+                    state = {
+                        **(state or {}),
+                        "covered_from": min(
+                            window.start, (state or {}).get("covered_from") or window.start
+                        ),
+                    }
+                    fr.windows += 1
+                    if self.progress:
+                        self.progress(self.conn.label, feed.name, i + 1, len(windows))
+            fr.pages = pages[0]
+        except PermissionDenied as exc:
+            if getattr(feed, "optional", False):
+                fr.skipped = exc.message
+                self._event(
+                    "warning",
+                    "scope",
+                    f"{feed.name} skipped: {exc.message}",
+                    {"feed": feed.name, "hint": exc.hint},
+                )
+            else:
+                self._fail(feed, fr, exc)
+        except SpendscopeError as exc:
+            self._fail(feed, fr, exc)
+        return fr
+
+    def _fail(self, feed: Feed, fr: FeedReport, exc: SpendscopeError) -> None:
+        self._stop.set()
+        fr.error = exc.message
+        detail: dict[str, Any] = {"feed": feed.name}
+        if exc.hint:
+            detail["hint"] = exc.hint
+        for attr in ("status", "request_id", "path"):
+            if getattr(exc, attr, None):
+                detail[attr] = getattr(exc, attr)
+        self._event("error", error_category(exc), f"{feed.name}: {exc.message}", detail)
+        log.error("%s: %s: %s", self.conn.label, feed.name, exc.message)
+
+    def _event(
+        self, level: str, category: str, message: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        self.warehouse.load(
+            {
+                EVENTS.name: to_arrow(
+                    EVENTS, [event_row(self.conn.label, level, category, message, detail)]
+                )
+            }
+        )
+
+    def _window(
+        self,
+        feed: Feed,
+        ctx: FetchContext,
+        window: Window,
+        state: dict[str, Any] | None,
+        fr: FeedReport,
+    ) -> None:
+        result = feed.fetch(ctx, window)
+        detected_at = utcnow()
+        tables: dict[str, Any] = {}
+        deletions: dict[str, list[str]] = {}
+        corrections: list[dict[str, Any]] = []
+        by_name = {t.name: t for t in feed.tables}
+        for name, rows in result.rows.items():
+            table = by_name[name]
+            existing = self.warehouse.existing_rows_full(
+                table, self.conn.label, window.start_at, window.end_at
+            )
+            fixes, removed = diff_rows(table, self.conn.label, existing, rows, detected_at)
+            corrections += fixes
+            if removed:
+                deletions[name] = removed
+            tables[name] = to_arrow(table, rows)
+        for name, spec in by_name.items():
+            if name not in result.rows:  # the window came back empty: drop what was there
+                existing = self.warehouse.existing_rows_full(
+                    spec, self.conn.label, window.start_at, window.end_at
+                )
+                if existing:
+                    fixes, removed = diff_rows(
+                        spec, self.conn.label, existing, [], detected_at
+                    )
+                    corrections += fixes
+                    deletions[name] = removed
+        for name in result.replaces:
+            keys = self.warehouse.window_keys(name, self.conn.label, window.start_at, window.end_at)
+            if keys:
+                deletions[name] = keys
+        today = ctx.now.date()
+        complete = min(window.end, today) - timedelta(days=1)
+        prev = state or {}
+        state_row = {
+            "row_key": row_key(self.conn.label, feed.name),
+            "connection_label": self.conn.label,
+            "feed": feed.name,
+            "source": result.source,
+            "covered_from": min(window.start, prev.get("covered_from") or window.start),
+            "complete_through": max(complete, prev.get("complete_through") or complete),
+            "loaded_through": max(
+                window.end - timedelta(days=1), prev.get("loaded_through") or window.start
+            ),
+            "data_refreshed_at": result.data_refreshed_at or prev.get("data_refreshed_at"),
+            "updated_at": detected_at,
+        }
+        if prev.get("complete_through") and prev["complete_through"] > complete:
+            state_row["complete_through"] = prev["complete_through"]
+        tables[SYNC_STATE.name] = to_arrow(SYNC_STATE, [state_row])
+        if corrections:
+            tables[CORRECTIONS.name] = to_arrow(CORRECTIONS, corrections)
+        events = [
+            event_row(
+                self.conn.label, "warning", "data", n, {"feed": feed.name, "window": str(window)}
+            )
+            for n in result.notices
+        ]
+        if events:
+            tables[EVENTS.name] = to_arrow(EVENTS, events)
+        fr.rows += self.warehouse.load(tables, deletions) - len(corrections) - len(events) - 1
+        fr.corrections += len(corrections)
+        if state is not None:
+            state.update(state_row)
+
+    def _snapshot(self, feed: Feed, ctx: FetchContext, fr: FeedReport) -> None:
+        result = feed.fetch(ctx, Window(ctx.now.date(), ctx.now.date()))
+        tables: dict[str, Any] = {}
+        deletions: dict[str, list[str]] = {}
+        for table in feed.tables:
+            rows = result.rows.get(table.name, [])
+            keys = {r["row_key"] for r in rows}
+            old = self.warehouse.connection_keys(table.name, self.conn.label)
+            gone = [k for k in old if k not in keys]
+            if gone:
+                deletions[table.name] = gone
+            if rows:
+                tables[table.name] = to_arrow(table, rows)
+        fr.rows += self.warehouse.load(tables, deletions)
+        fr.windows += 1

@@ -1,0 +1,187 @@
+"""One sync pass over the connections: the function `spendscope sync` and the scheduler call.
+
+Builds the feeds of each connection (cost and usage, Claude Code or engagement, the admin lists),
+gives each a client (analytics feeds share the organization's rate limiter), runs the
+connections concurrently, then refreshes the double-booking table and the views.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpendscopeError
+from .sources.base import ConnectionInfo, Feed
+from .sources.engine import ConnectionReport, ConnectionSync, Progress, SyncRequest, event_row
+from .upstream.client import AnthropicClient
+from .upstream.ratelimit import limiter_for
+from .warehouse.store import Warehouse, row_key, to_arrow, utcnow
+from .warehouse.tables import CONNECTIONS, EVENTS
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .connections import Connection, ConnectionStore
+
+log = logging.getLogger("spendscope.sync")
+
+# Feeds served by the analytics API families (B, C, D): 60 requests/minute per organization.
+_ADMIN_FEEDS = {
+    "claude_code",
+    "organization",
+    "users",
+    "workspaces",
+    "api_keys",
+    "invites",
+    "service_accounts",
+    "rbac_groups",
+}
+
+
+def feeds_for(kind: str) -> list[Feed]:
+    from .sources.admin import admin_feeds
+    from .sources.claude_code import claude_code_feeds
+    from .sources.cost_usage import cost_usage_feeds
+    from .sources.engagement import engagement_feeds
+
+    feeds: list[Feed] = list(cost_usage_feeds(kind))
+    feeds += claude_code_feeds() if kind == "console" else engagement_feeds()
+    feeds += admin_feeds(kind)
+    return feeds
+
+
+def uses_analytics_api(feed: Feed) -> bool:
+    return feed.name not in _ADMIN_FEEDS
+
+
+def connection_rows(store: ConnectionStore) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
+        {
+            "row_key": row_key(c.label),
+            "connection_label": c.label,
+            "connection_kind": c.kind,
+            "organization_id": c.organization_id,
+            "organization_name": c.organization_name,
+            "state": c.state,
+            "updated_at": now,
+        }
+        for c in store.list(include_deleted=True)
+    ]
+
+
+def record_connections(warehouse: Warehouse, store: ConnectionStore) -> None:
+    rows = connection_rows(store)
+    if rows:
+        warehouse.load({CONNECTIONS.name: to_arrow(CONNECTIONS, rows)})
+
+
+def make_client_factory(
+    settings: Settings, store: ConnectionStore, conn: Connection, **client_options: Any
+) -> Callable[[Feed], AnthropicClient]:
+    key = store.key(conn.label)
+    org = conn.organization_id or conn.label
+
+    def factory(feed: Feed) -> AnthropicClient:
+        if uses_analytics_api(feed):
+            limiter = (
+                limiter_for(f"analytics:{conn.base_url}:{org}", settings.analytics_rpm)
+                if settings.analytics_rpm
+                else None
+            )
+        else:
+            limiter = (
+                limiter_for(f"admin:{conn.base_url}:{org}", settings.admin_rpm)
+                if settings.admin_rpm
+                else None
+            )
+        return AnthropicClient(
+            key,
+            base_url=conn.base_url,
+            limiter=limiter,
+            timeout=settings.http_timeout,
+            **client_options,
+        )
+
+    return factory
+
+
+def run_sync(
+    settings: Settings,
+    store: ConnectionStore,
+    warehouse: Warehouse,
+    labels: Sequence[str] | None = None,
+    request: SyncRequest | None = None,
+    progress: Progress | None = None,
+    now: Callable[[], datetime] = utcnow,
+    client_options: dict[str, Any] | None = None,
+    feeds: Callable[[str], list[Feed]] = feeds_for,
+) -> list[ConnectionReport]:
+    """Sync the given connections (default: every active one); returns a report for each."""
+    request = request or SyncRequest()
+    conns = [store.get(label) for label in labels] if labels else store.list()
+    for c in conns:
+        if not c.is_active:
+            raise SpendscopeError(f"Connection '{c.label}' was deleted; it cannot be synced.")
+    warehouse.initialize()
+    record_connections(warehouse, store)
+    first_sync = {c.label: not warehouse.sync_state(c.label) for c in conns}
+
+    def one(conn: Connection) -> ConnectionReport:
+        info = ConnectionInfo(
+            conn.label, conn.kind, conn.organization_id, conn.api_mode or settings.api_mode
+        )
+        job = ConnectionSync(
+            warehouse,
+            settings,
+            info,
+            make_client_factory(settings, store, conn, **(client_options or {})),
+            feeds(conn.kind),
+            progress=progress,
+            now=now,
+        )
+        return job.run(request)
+
+    reports: list[ConnectionReport] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(conns)), thread_name_prefix="sync") as pool:
+        for report in pool.map(one, conns):
+            reports.append(report)
+    from .warehouse.views import create_views, refresh_overlaps
+
+    refresh_overlaps(warehouse)
+    create_views(warehouse)
+    for report in reports:
+        if first_sync.get(report.label) and not report.error:
+            notify_ready(settings, warehouse, report)
+    return reports
+
+
+def notify_ready(settings: Settings, warehouse: Warehouse, report: ConnectionReport) -> None:
+    """After a connection's first backfill: the "data is ready" notification."""
+    message = f"data is ready: first backfill finished ({report.rows} rows)"
+    detail: dict[str, Any] = {"rows": report.rows}
+    if settings.notify_webhook:
+        import httpx
+
+        try:
+            httpx.post(
+                settings.notify_webhook,
+                timeout=10,
+                content=json.dumps(
+                    {"connection": report.label, "event": "data_ready", "rows": report.rows}
+                ),
+                headers={"content-type": "application/json"},
+            )
+            detail["webhook"] = "sent"
+        except httpx.HTTPError as exc:
+            detail["webhook"] = f"failed: {type(exc).__name__}"
+    warehouse.load(
+        {
+            EVENTS.name: to_arrow(
+                EVENTS, [event_row(report.label, "info", "notice", message, detail)]
+            )
+        }
+    )

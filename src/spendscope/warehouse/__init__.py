@@ -1,0 +1,1 @@
+"""The warehouse: raw tables, the `spend` and `usage` views, loading and bookkeeping."""

@@ -1,0 +1,279 @@
+"""The warehouse: loading through dlt, reading back, and the bookkeeping every sync relies on.
+
+Loads go through a dlt pipeline (DuckDB file by default; any SQL destination dlt supports), as
+Arrow tables with explicit schemas (dlt's row-by-row dict loading is far slower). Fact and state
+tables are merged on `row_key`, so loading the same window twice changes nothing. A load of one
+window carries the window's data, its corrections and the sync cursor in one dlt package: a
+process killed mid-load finishes that package on the next run, and the cursor never runs ahead
+of the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .admin_tables import ADMIN_TABLES
+from .engagement_tables import ENGAGEMENT_TABLES
+from .tables import BOOKKEEPING_TABLES, FACT_TABLES, SYNC_STATE, Table
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+DATASET = "spendscope"
+ALL_TABLES: dict[str, Table] = {
+    t.name: t for t in (*FACT_TABLES, *ENGAGEMENT_TABLES, *ADMIN_TABLES, *BOOKKEEPING_TABLES)
+}
+
+
+def row_key(*parts: object) -> str:
+    """A stable digest of a natural key (None and '' are distinct)."""
+    text = "\x1f".join("\x00" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _quiet_dlt() -> None:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+class Warehouse:
+    """One warehouse (a DuckDB file unless another dlt destination is given)."""
+
+    def __init__(self, settings: Settings, destination: Any = None) -> None:
+        self.settings = settings
+        self.path = Path(settings.warehouse_path)
+        self._destination = destination
+        self._pipeline: Any = None
+        self._lock = threading.Lock()
+        self._duck: Any = None
+
+    # -- dlt --------------------------------------------------------------------------------
+    @property
+    def pipeline(self) -> Any:
+        if self._pipeline is None:
+            _quiet_dlt()
+            import dlt
+
+            self.settings.ensure_home()
+            destination = self._destination or dlt.destinations.duckdb(str(self.path))
+            self._pipeline = dlt.pipeline(
+                pipeline_name="spendscope",
+                destination=destination,
+                dataset_name=DATASET,
+                pipelines_dir=str(Path(self.settings.home) / "pipelines"),
+            )
+        return self._pipeline
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self._destination is None
+
+    def initialize(self) -> None:
+        """Create every table (empty) and the views. Safe to call at every start."""
+        with self._lock:
+            self._finish_pending()
+            existing = self.existing_tables()
+            missing = [t for t in ALL_TABLES.values() if t.name not in existing]
+            if missing:
+                self._run({t.name: t.arrow_schema().empty_table() for t in missing})
+        from .views import create_views
+
+        create_views(self)
+
+    def _finish_pending(self) -> None:
+        """Load what a killed process had extracted but not loaded (dlt keeps it on disk)."""
+        p = self.pipeline
+        if p.has_pending_data:
+            p.normalize()
+            p.load()
+
+    def _run(self, tables: dict[str, pa.Table]) -> None:
+        import dlt
+
+        resources = []
+        for name, data in tables.items():
+            spec = ALL_TABLES[name]
+            options: dict[str, Any] = {"name": name, "write_disposition": "append"}
+            if spec.kind != "log":
+                options.update(write_disposition="merge", primary_key=list(spec.primary_key))
+            resources.append(dlt.resource(data, **options))
+        self.pipeline.run(resources, loader_file_format="parquet")
+
+    def load(
+        self, tables: dict[str, pa.Table], deletions: Mapping[str, Sequence[str]] | None = None
+    ) -> int:
+        """Upsert Arrow tables (by table name), then delete rows by row_key. Returns rows loaded."""
+        tables = {k: v for k, v in tables.items() if v.num_rows or k not in ALL_TABLES}
+        rows = int(sum(t.num_rows for t in tables.values()))
+        with self._lock:
+            self._finish_pending()
+            if tables:
+                self._run(tables)
+            for name, keys in (deletions or {}).items():
+                self._delete(name, keys)
+        return rows
+
+    def _delete(self, table: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self.pipeline.sql_client() as client:
+            for i in range(0, len(keys), 500):
+                chunk = list(keys[i : i + 500])
+                marks = (
+                    ", ".join(["%s"] * len(chunk))
+                    if not self.is_duckdb
+                    else ", ".join(["?"] * len(chunk))
+                )
+                client.execute_sql(
+                    f"DELETE FROM {DATASET}.{table} WHERE row_key IN ({marks})", *chunk
+                )
+
+    def execute(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL on the destination (views, deletes, reads) and return the rows."""
+        with self._lock, self.pipeline.sql_client() as client:
+            rows = client.execute_sql(sql, *params)
+        return list(rows or [])
+
+    def existing_tables(self) -> set[str]:
+        try:
+            rows = self.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                + ("?" if self.is_duckdb else "%s"),
+                DATASET,
+            )
+        except Exception:  # the dataset does not exist yet
+            return set()
+        return {r[0] for r in rows}
+
+    # -- reads used by the sync -------------------------------------------------------------
+    def existing_rows(
+        self, table: Table, connection: str, start: datetime, end: datetime
+    ) -> dict[str, tuple[Any, ...]]:
+        """row_key -> metric values of a connection's rows with bucket_start in [start, end)."""
+        cols = ", ".join(table.metrics)
+        mark = "?" if self.is_duckdb else "%s"
+        rows = self.execute(
+            f"SELECT row_key, bucket_start, {cols} FROM {DATASET}.{table.name} "
+            f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
+            f"AND bucket_start < {mark}",
+            connection,
+            start,
+            end,
+        )
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    def existing_rows_full(
+        self, table: Table, connection: str, start: datetime, end: datetime
+    ) -> dict[str, tuple[Any, ...]]:
+        """row_key -> (bucket_start, is_provisional, *metrics) of a connection's rows in a
+        window: what the sync compares fresh rows with."""
+        cols = ", ".join(table.metrics)
+        mark = "?" if self.is_duckdb else "%s"
+        rows = self.execute(
+            f"SELECT row_key, bucket_start, is_provisional, {cols} FROM {DATASET}.{table.name} "
+            f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
+            f"AND bucket_start < {mark}",
+            connection,
+            start,
+            end,
+        )
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    def window_keys(self, table: str, connection: str, start: datetime, end: datetime) -> list[str]:
+        mark = "?" if self.is_duckdb else "%s"
+        rows = self.execute(
+            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark} "
+            f"AND bucket_start >= {mark} AND bucket_start < {mark}",
+            connection,
+            start,
+            end,
+        )
+        return [r[0] for r in rows]
+
+    def connection_keys(self, table: str, connection: str) -> list[str]:
+        mark = "?" if self.is_duckdb else "%s"
+        rows = self.execute(
+            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark}", connection
+        )
+        return [r[0] for r in rows]
+
+    def sync_state(self, connection: str) -> dict[str, dict[str, Any]]:
+        mark = "?" if self.is_duckdb else "%s"
+        rows = self.execute(
+            f"SELECT feed, source, covered_from, complete_through, loaded_through, "
+            f"data_refreshed_at, updated_at FROM {DATASET}.{SYNC_STATE.name} "
+            f"WHERE connection_label = {mark}",
+            connection,
+        )
+        return {
+            r[0]: {
+                "source": r[1],
+                "covered_from": r[2],
+                "complete_through": r[3],
+                "loaded_through": r[4],
+                "data_refreshed_at": r[5],
+                "updated_at": r[6],
+            }
+            for r in rows
+        }
+
+    def delete_connection_rows(self, connection: str, tables: Iterable[str] | None = None) -> int:
+        """Remove a connection's rows (for `connections delete --purge`, or a source switch)."""
+        names = list(tables) if tables is not None else list(ALL_TABLES)
+        existing = self.existing_tables()
+        mark = "?" if self.is_duckdb else "%s"
+        removed = 0
+        for name in names:
+            if name not in existing:
+                continue
+            n = self.execute(
+                f"SELECT count(*) FROM {DATASET}.{name} WHERE connection_label = {mark}", connection
+            )[0][0]
+            if n:
+                self.execute(
+                    f"DELETE FROM {DATASET}.{name} WHERE connection_label = {mark}", connection
+                )
+                removed += int(n)
+        return removed
+
+    # -- direct DuckDB reads (reports, dashboard) -------------------------------------------
+    def duckdb(self) -> Any:
+        """A DuckDB connection to the warehouse file (DuckDB destination only)."""
+        if not self.is_duckdb:
+            raise RuntimeError("direct queries need the DuckDB warehouse")
+        if self._duck is None:
+            import duckdb
+
+            self._duck = duckdb.connect(str(self.path))
+        return self._duck
+
+    def close(self) -> None:
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+
+
+# -- helpers to build Arrow tables ------------------------------------------------------------
+
+
+def to_arrow(table: Table, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts with any subset of the table's columns) as an Arrow table of its schema."""
+    schema = table.arrow_schema()
+    columns = {name: [r.get(name) for r in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def day_start(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
