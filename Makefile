@@ -3,7 +3,7 @@ UV := ./scripts/uv
 export UV_PYTHON_DOWNLOADS := never
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: demo test lint format typecheck unit sync benchmark clean
+.PHONY: demo test lint format typecheck unit sync benchmark docs clean
 
 sync:
 	$(UV) sync --frozen
@@ -31,6 +31,10 @@ unit:
 
 benchmark: sync
 	$(UV) run python -m benchmarks.simulator
+
+## docs: regenerate docs/schema.md and docs/cli.md from the code
+docs: sync
+	$(UV) run python -m spendscope.docgen
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,204 @@
+"""Reference docs generated from the code, so they cannot drift: `docs/schema.md` from the table
+declarations and the views, `docs/cli.md` from the commands' help.
+
+`python -m spendscope.docgen` rewrites both; a test fails when a committed copy is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .warehouse.store import ALL_TABLES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
+    "spend": [
+        ("connection_label", "VARCHAR", "The connection (billing account) the row came from."),
+        ("connection_kind", "VARCHAR", "console or enterprise."),
+        (
+            "organization_id",
+            "VARCHAR",
+            "The organization the spend belongs to (a child organization's id on a parent's rows).",
+        ),
+        ("charge_period_start", "TIMESTAMPTZ", "Start of the charge period (UTC day)."),
+        ("charge_period_end", "TIMESTAMPTZ", "End of the charge period (exclusive)."),
+        (
+            "workspace_id",
+            "VARCHAR",
+            "Console workspace (null: default workspace on legacy rows, or not in this grain).",
+        ),
+        ("api_key_id", "VARCHAR", "Console API key."),
+        ("user_id", "VARCHAR", "Enterprise user (user_…)."),
+        ("user_email", "VARCHAR", "Enterprise user's e-mail."),
+        (
+            "product",
+            "VARCHAR",
+            "Product surface (chat, claude_code, cowork, …; Console: messages_api, …).",
+        ),
+        ("model", "VARCHAR", "Model."),
+        (
+            "service_tier",
+            "VARCHAR",
+            "standard, batch, priority, priority_on_demand, flex, flex_discount.",
+        ),
+        ("context_window", "VARCHAR", "0-200k or 200k-1M."),
+        ("inference_geo", "VARCHAR", "global, us (null: unset or not in this grain)."),
+        ("speed", "VARCHAR", "standard or fast."),
+        ("cost_type", "VARCHAR", "tokens, web_search, code_execution, session_usage."),
+        (
+            "token_type",
+            "VARCHAR",
+            "For token costs: uncached_input_tokens, output_tokens, "
+            "cache_read_input_tokens, cache_creation.ephemeral_5m_input_tokens, "
+            "cache_creation.ephemeral_1h_input_tokens.",
+        ),
+        ("billed_cost", "DECIMAL", "Billed cost in USD (post-discount, pre-credit), exact."),
+        ("list_cost", "DECIMAL", "List-price cost in USD (null where the endpoint has none)."),
+        ("is_estimate", "BOOLEAN", "The amount is an estimate (never, for these sources)."),
+        ("is_provisional", "BOOLEAN", "After the API's data watermark: may still change."),
+        ("source", "VARCHAR", "The endpoint the row came from."),
+        ("source_table", "VARCHAR", "The raw table the row came from."),
+        (
+            "overlaps_connection",
+            "VARCHAR",
+            "Another connection reports this same spend "
+            "(double-booking); this row is the one counted.",
+        ),
+        ("provider", "VARCHAR", "Anthropic (Console) or Anthropic (Enterprise)."),
+        ("billing_account", "VARCHAR", "The connection label."),
+        ("project", "VARCHAR", "Workspace (Console) or user e-mail (Enterprise)."),
+        ("service", "VARCHAR", "Product surface."),
+        ("sku", "VARCHAR", "Product / model."),
+        ("resource", "VARCHAR", "Model."),
+        ("workspace_name", "VARCHAR", "Workspace name from the workspaces list."),
+        ("api_key_name", "VARCHAR", "API key name from the API keys list."),
+    ],
+    "usage": [
+        ("connection_label", "VARCHAR", "The connection the row came from."),
+        ("connection_kind", "VARCHAR", "console or enterprise."),
+        ("organization_id", "VARCHAR", "The organization the usage belongs to."),
+        ("period_start", "TIMESTAMPTZ", "Start of the period (UTC day)."),
+        ("period_end", "TIMESTAMPTZ", "End of the period (exclusive)."),
+        ("workspace_id … speed", "VARCHAR", "The same dimensions as `spend`."),
+        ("account_id", "VARCHAR", "Console user account (OAuth) that made the requests."),
+        ("service_account_id", "VARCHAR", "Service account."),
+        (
+            "uncached_input_tokens",
+            "BIGINT",
+            "Input tokens neither read from nor written to the cache.",
+        ),
+        ("cache_read_input_tokens", "BIGINT", "Input tokens read from the cache."),
+        ("cache_creation_5m_input_tokens", "BIGINT", "Input tokens written to the 5-minute cache."),
+        ("cache_creation_1h_input_tokens", "BIGINT", "Input tokens written to the 1-hour cache."),
+        ("output_tokens", "BIGINT", "Output tokens."),
+        ("web_search_requests", "BIGINT", "Web searches."),
+        ("requests", "BIGINT", "Requests (null where the endpoint does not report them)."),
+        ("is_provisional", "BOOLEAN", "After the API's data watermark."),
+        ("source", "VARCHAR", "The endpoint the row came from."),
+        ("source_table", "VARCHAR", "The raw table the row came from."),
+        ("overlaps_connection", "VARCHAR", "Double-booking marker, as in `spend`."),
+    ],
+}
+
+
+def _type(t: object) -> str:
+    text = str(t)
+    return {
+        "string": "VARCHAR",
+        "int64": "BIGINT",
+        "bool": "BOOLEAN",
+        "date32[day]": "DATE",
+        "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
+    }.get(text, text.upper())
+
+
+def schema_markdown() -> str:
+    out = [
+        "# Warehouse schema",
+        "",
+        "Generated from the code (`python -m spendscope.docgen`); do not edit by hand.",
+        "Everything lives in schema `spendscope` of `$SPENDSCOPE_HOME/warehouse.duckdb` "
+        "(or the dlt destination configured). Money columns hold the API's exact amounts.",
+        "",
+        "## Views (the public contract)",
+        "",
+        "`spend` and `usage` count every amount once: one grain per connection and day, "
+        "double-booked spend left out (it is in `spend_overlaps` / `usage_overlaps`).",
+    ]
+    for view, cols in VIEW_DOCS.items():
+        out += ["", f"### `{view}`", "", "| Column | Type | Meaning |", "|---|---|---|"]
+        out += [f"| `{n}` | {t} | {d} |" for n, t, d in cols]
+    out += ["", "## Tables", ""]
+    for kind, title in (
+        ("fact", "Usage and cost (loaded by day, revisable)"),
+        ("snapshot", "Organization lists (snapshots)"),
+        ("state", "Bookkeeping"),
+        ("log", "Logs"),
+    ):
+        tables = [t for t in ALL_TABLES.values() if t.kind == kind]
+        if not tables:
+            continue
+        out += [f"### {title}", ""]
+        for t in tables:
+            out += [f"#### `{t.name}`", "", t.doc, ""]
+            if t.key:
+                out += [
+                    f"Natural key: connection_label, {', '.join(t.key)} (digested into `row_key`).",
+                    "",
+                ]
+            out += ["| Column | Type | Null | Meaning |", "|---|---|---|---|"]
+            out += [
+                f"| `{c.name}` | {_type(c.type)} | {'yes' if c.nullable else 'no'} | {c.doc} |"
+                for c in t.columns
+            ]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def cli_markdown() -> str:
+    from .cli import main
+
+    out = [
+        "# Command-line reference",
+        "",
+        "Generated from the commands' help (`python -m spendscope.docgen`); do not edit by "
+        "hand. Data goes to stdout, progress and logs to stderr; errors are one line on "
+        "stderr and a non-zero exit.",
+        "",
+    ]
+
+    def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
+        ctx = click.Context(
+            cmd, info_name=path[-1], parent=parent, terminal_width=100, max_content_width=100
+        )
+        if isinstance(cmd, click.Group):
+            out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, [*path, name], ctx)
+            return
+        out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
+
+    walk(main, ["spendscope"], None)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write(root: Path = ROOT) -> list[Path]:
+    docs = root / "docs"
+    docs.mkdir(exist_ok=True)
+    written = []
+    for name, text in (("schema.md", schema_markdown()), ("cli.md", cli_markdown())):
+        path = docs / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write():
+        print(p, file=sys.stderr)
