@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import Api
 
+from conftest import Api
 from spendscope.config import Settings, load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
@@ -29,19 +29,30 @@ from spendscope.warehouse.store import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BACKFILL_DAYS = 40
-TOKENS = ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens",
-          "web_search_requests")
-TRUTH_TOKENS = {"cache_creation_5m_input_tokens": "cache_creation_5m_input_tokens",
-                "cache_creation_1h_input_tokens": "cache_creation_1h_input_tokens",
-                **{t: t for t in TOKENS}}
+TOKENS = (
+    "uncached_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+TRUTH_TOKENS = {
+    "cache_creation_5m_input_tokens": "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens": "cache_creation_1h_input_tokens",
+    **{t: t for t in TOKENS},
+}
 
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
-    base = {"console_backfill_days": BACKFILL_DAYS, "enterprise_backfill_days": BACKFILL_DAYS,
-            "analytics_rpm": 0, "http_timeout": 10.0}
+    base = {
+        "console_backfill_days": BACKFILL_DAYS,
+        "enterprise_backfill_days": BACKFILL_DAYS,
+        "analytics_rpm": 0,
+        "http_timeout": 10.0,
+    }
     base.update(overrides)
-    return load_settings(home=home, env={"SPENDSCOPE_SECRET_KEY": "test-master-key"},
-                         overrides=base)
+    return load_settings(
+        home=home, env={"SPENDSCOPE_SECRET_KEY": "test-master-key"}, overrides=base
+    )
 
 
 def connect(settings: Settings, api: Api, url: str, which: str = "both") -> ConnectionStore:
@@ -50,22 +61,41 @@ def connect(settings: Settings, api: Api, url: str, which: str = "both") -> Conn
     orgs = {o["name"]: o for o in info["organizations"]}
     if which in ("both", "console"):
         o = orgs["Acme Platform"]
-        store.add("acme-console", "console", api.key("console", "admin"), base_url=url,
-                  organization_id=o["id"], organization_name=o["name"])
+        store.add(
+            "acme-console",
+            "console",
+            api.key("console", "admin"),
+            base_url=url,
+            organization_id=o["id"],
+            organization_name=o["name"],
+        )
     if which in ("both", "enterprise"):
         o = orgs["Acme Enterprise"]
-        store.add("acme-enterprise", "enterprise", api.key("enterprise", "analytics"),
-                  base_url=url, organization_id=o["id"], organization_name=o["name"])
+        store.add(
+            "acme-enterprise",
+            "enterprise",
+            api.key("enterprise", "analytics"),
+            base_url=url,
+            organization_id=o["id"],
+            organization_name=o["name"],
+        )
     return store
 
 
-def sync(settings: Settings, store: ConnectionStore, now: datetime = NOW,
-         **request: Any) -> list[Any]:
+def sync(
+    settings: Settings, store: ConnectionStore, now: datetime = NOW, **request: Any
+) -> list[Any]:
     reset_limiters()
     wh = Warehouse(settings)
     try:
-        return run_sync(settings, store, wh, request=SyncRequest(**request), now=lambda: now,
-                        client_options={"backoff_base": 0.01, "backoff_max": 0.2})
+        return run_sync(
+            settings,
+            store,
+            wh,
+            request=SyncRequest(**request),
+            now=lambda: now,
+            client_options={"backoff_base": 0.01, "backoff_max": 0.2},
+        )
     finally:
         wh.close()
 
@@ -88,17 +118,24 @@ def truth_by_day(api: Api, org: str, start: str, end: str, **kw: Any) -> dict[An
 
 
 def spend_by_day(settings: Settings, org_id: str) -> dict[str, Decimal]:
-    rows = query(settings, "SELECT CAST(charge_period_start AS DATE), sum(billed_cost) "
-                 "FROM spendscope.spend WHERE organization_id = ? GROUP BY 1", org_id)
+    rows = query(
+        settings,
+        "SELECT CAST(charge_period_start AS DATE), sum(billed_cost) "
+        "FROM spendscope.spend WHERE organization_id = ? GROUP BY 1",
+        org_id,
+    )
     return {d.isoformat(): v for d, v in rows}
 
 
 def usage_by_day(settings: Settings, org_id: str) -> dict[str, dict[str, int]]:
     cols = ", ".join(f"sum({c})" for c in TRUTH_TOKENS)
-    rows = query(settings, f"SELECT CAST(period_start AS DATE), {cols} FROM spendscope.usage "
-                 "WHERE organization_id = ? GROUP BY 1", org_id)
-    return {r[0].isoformat(): dict(zip(TRUTH_TOKENS, map(int, r[1:]), strict=True))
-            for r in rows}
+    rows = query(
+        settings,
+        f"SELECT CAST(period_start AS DATE), {cols} FROM spendscope.usage "
+        "WHERE organization_id = ? GROUP BY 1",
+        org_id,
+    )
+    return {r[0].isoformat(): dict(zip(TRUTH_TOKENS, map(int, r[1:]), strict=True)) for r in rows}
 
 
 def assert_exact(api: Api, settings: Settings, now: datetime = NOW) -> None:
@@ -135,8 +172,9 @@ Api.info_org = _info_org  # type: ignore[attr-defined]
 # -- exactness ----------------------------------------------------------------------------------
 
 
-def test_backfill_is_exact_per_day_key_and_user(sim: tuple[RunningSimulator, Api],
-                                                tmp_path: Path) -> None:
+def test_backfill_is_exact_per_day_key_and_user(
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path)
     store = connect(settings, api, running.url)
@@ -148,22 +186,40 @@ def test_backfill_is_exact_per_day_key_and_user(sim: tuple[RunningSimulator, Api
     # Billed cost per API key (Console).
     console_id = api.info_org("Acme Platform")["id"]
     truth = defaultdict(Decimal)
-    for r in api.truth(org="Acme Platform", start=start, end=end,
-                       group_by="api_key_id")["organizations"][0]["days"]:
+    for r in api.truth(org="Acme Platform", start=start, end=end, group_by="api_key_id")[
+        "organizations"
+    ][0]["days"]:
         truth[r["group"]["api_key_id"]] += Decimal(r["cost_cents"]) / 100
-    got = dict(query(settings, "SELECT api_key_id, sum(billed_cost) FROM spendscope.spend "
-                     "WHERE organization_id = ? AND charge_period_start >= ? "
-                     "AND charge_period_start < ? GROUP BY 1", console_id, start, end))
+    got = dict(
+        query(
+            settings,
+            "SELECT api_key_id, sum(billed_cost) FROM spendscope.spend "
+            "WHERE organization_id = ? AND charge_period_start >= ? "
+            "AND charge_period_start < ? GROUP BY 1",
+            console_id,
+            start,
+            end,
+        )
+    )
     assert got == dict(truth)
     # Billed cost per user (Enterprise).
     ent_id = api.info_org("Acme Enterprise")["id"]
     truth = defaultdict(Decimal)
-    for r in api.truth(org="Acme Enterprise", start=start, end=end,
-                       group_by="user_id")["organizations"][0]["days"]:
+    for r in api.truth(org="Acme Enterprise", start=start, end=end, group_by="user_id")[
+        "organizations"
+    ][0]["days"]:
         truth[r["group"]["user_id"]] += Decimal(r["cost_cents"]) / 100
-    got = dict(query(settings, "SELECT user_id, sum(billed_cost) FROM spendscope.spend "
-                     "WHERE organization_id = ? AND charge_period_start >= ? "
-                     "AND charge_period_start < ? GROUP BY 1", ent_id, start, end))
+    got = dict(
+        query(
+            settings,
+            "SELECT user_id, sum(billed_cost) FROM spendscope.spend "
+            "WHERE organization_id = ? AND charge_period_start >= ? "
+            "AND charge_period_start < ? GROUP BY 1",
+            ent_id,
+            start,
+            end,
+        )
+    )
     assert got == dict(truth)
 
 
@@ -172,20 +228,27 @@ def test_second_sync_changes_nothing(sim: tuple[RunningSimulator, Api], tmp_path
     settings = make_settings(tmp_path)
     store = connect(settings, api, running.url)
     sync(settings, store)
-    before = query(settings, "SELECT connection_label, count(*), sum(billed_cost) "
-                   "FROM spendscope.spend GROUP BY 1 ORDER BY 1")
+    before = query(
+        settings,
+        "SELECT connection_label, count(*), sum(billed_cost) "
+        "FROM spendscope.spend GROUP BY 1 ORDER BY 1",
+    )
     reports = sync(settings, store)
     assert all(r.error is None for r in reports)
     assert sum(r.corrections for r in reports) == 0
-    after = query(settings, "SELECT connection_label, count(*), sum(billed_cost) "
-                  "FROM spendscope.spend GROUP BY 1 ORDER BY 1")
+    after = query(
+        settings,
+        "SELECT connection_label, count(*), sum(billed_cost) "
+        "FROM spendscope.spend GROUP BY 1 ORDER BY 1",
+    )
     assert before == after
     # A refresh re-reads the reconciliation window only: far fewer requests than the backfill.
     assert sum(r.requests for r in reports) < 400
 
 
-def test_refresh_picks_up_revisions_and_logs_them(sim: tuple[RunningSimulator, Api],
-                                                  tmp_path: Path) -> None:
+def test_refresh_picks_up_revisions_and_logs_them(
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path)
     store = connect(settings, api, running.url)
@@ -194,11 +257,15 @@ def test_refresh_picks_up_revisions_and_logs_them(sim: tuple[RunningSimulator, A
     later = NOW + timedelta(days=3)
     reports = sync(settings, store, now=later)
     assert all(r.error is None for r in reports)
-    changed = query(settings, "SELECT count(*) FROM spendscope.corrections "
-                    "WHERE change = 'changed'")[0][0]
+    changed = query(
+        settings, "SELECT count(*) FROM spendscope.corrections WHERE change = 'changed'"
+    )[0][0]
     assert changed > 0
-    sample = query(settings, "SELECT old_value, new_value FROM spendscope.corrections "
-                   "WHERE change = 'changed' AND column_name = 'amount_cents' LIMIT 1")
+    sample = query(
+        settings,
+        "SELECT old_value, new_value FROM spendscope.corrections "
+        "WHERE change = 'changed' AND column_name = 'amount_cents' LIMIT 1",
+    )
     assert sample
     assert sample[0][0] != sample[0][1]
     assert_exact(api, settings, now=later)
@@ -208,8 +275,7 @@ def test_refresh_picks_up_revisions_and_logs_them(sim: tuple[RunningSimulator, A
 
 
 def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
-    config = SimConfig(seed=42, rpm=40, fault_rate=0.2, slow_ms=300,
-                       rate_window_seconds=2.0)
+    config = SimConfig(seed=42, rpm=40, fault_rate=0.2, slow_ms=300, rate_window_seconds=2.0)
     with RunningSimulator(config, now=NOW) as running:
         api = Api(running.url)
         settings = make_settings(tmp_path, analytics_rpm=40, http_timeout=2.0)
@@ -222,17 +288,19 @@ def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
 
 
 def test_malformed_json_stops_the_connection_and_leaves_it_consistent(
-        sim: tuple[RunningSimulator, Api], tmp_path: Path) -> None:
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path)
     store = connect(settings, api, running.url, which="console")
-    api.http.post("/_simulator/faults", json={"path": "/v1/organizations/analytics/cost",
-                                              "kind": "malformed", "count": 50})
+    api.http.post(
+        "/_simulator/faults",
+        json={"path": "/v1/organizations/analytics/cost", "kind": "malformed", "count": 50},
+    )
     reports = sync(settings, store)
     assert reports[0].error is not None
     assert "JSON" in reports[0].error or "malformed" in reports[0].error.lower()
-    events = query(settings, "SELECT level, category FROM spendscope.events "
-                   "WHERE level = 'error'")
+    events = query(settings, "SELECT level, category FROM spendscope.events WHERE level = 'error'")
     assert ("error", "data") in events
     running.sim.scheduled_faults.clear()
     reports = sync(settings, store)
@@ -243,20 +311,28 @@ def test_malformed_json_stops_the_connection_and_leaves_it_consistent(
         assert spend[d] == Decimal(r["cost_cents"]) / 100
 
 
-def test_not_found_is_an_error_never_no_data(sim: tuple[RunningSimulator, Api],
-                                             tmp_path: Path) -> None:
+def test_not_found_is_an_error_never_no_data(
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path)
     store = ConnectionStore(settings)
     globex = api.info_org("Globex Corp")
-    store.add("globex", "enterprise", api.key("globex", "analytics"), base_url=running.url,
-              organization_id=globex["id"], organization_name=globex["name"])
+    store.add(
+        "globex",
+        "enterprise",
+        api.key("globex", "analytics"),
+        base_url=running.url,
+        organization_id=globex["id"],
+        organization_name=globex["name"],
+    )
     reports = sync(settings, store)
     assert reports[0].error is not None
     rows = query(settings, "SELECT count(*) FROM spendscope.spend")[0][0]
     assert rows == 0
-    states = query(settings, "SELECT count(*) FROM spendscope.sync_state "
-                   "WHERE feed IN ('cost', 'usage')")[0][0]
+    states = query(
+        settings, "SELECT count(*) FROM spendscope.sync_state WHERE feed IN ('cost', 'usage')"
+    )[0][0]
     assert states == 0  # nothing is marked complete
 
 
@@ -266,23 +342,30 @@ def test_killed_sync_resumes_exactly(tmp_path: Path) -> None:
         api = Api(running.url)
         settings = make_settings(tmp_path)
         connect(settings, api, running.url)
-        env = {**os.environ, "SPENDSCOPE_HOME": str(tmp_path),
-               "SPENDSCOPE_SECRET_KEY": "test-master-key",
-               "SPENDSCOPE_NOW": NOW.isoformat(),
-               "SPENDSCOPE_CONSOLE_BACKFILL_DAYS": str(BACKFILL_DAYS),
-               "SPENDSCOPE_ENTERPRISE_BACKFILL_DAYS": str(BACKFILL_DAYS),
-               "SPENDSCOPE_ANALYTICS_RPM": "0"}
+        env = {
+            **os.environ,
+            "SPENDSCOPE_HOME": str(tmp_path),
+            "SPENDSCOPE_SECRET_KEY": "test-master-key",
+            "SPENDSCOPE_NOW": NOW.isoformat(),
+            "SPENDSCOPE_CONSOLE_BACKFILL_DAYS": str(BACKFILL_DAYS),
+            "SPENDSCOPE_ENTERPRISE_BACKFILL_DAYS": str(BACKFILL_DAYS),
+            "SPENDSCOPE_ANALYTICS_RPM": "0",
+        }
         cmd = [sys.executable, "-m", "spendscope", "sync"]
         for delay in (2.5, 5.0):
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
         assert done.returncode == 0, done.stderr
-        dupes = query(settings, "SELECT count(*) - count(DISTINCT row_key) "
-                      "FROM spendscope.analytics_cost_key")[0][0]
+        dupes = query(
+            settings, "SELECT count(*) - count(DISTINCT row_key) FROM spendscope.analytics_cost_key"
+        )[0][0]
         assert dupes == 0
         assert_exact(api, settings)
 
@@ -290,44 +373,67 @@ def test_killed_sync_resumes_exactly(tmp_path: Path) -> None:
 # -- double-booking -------------------------------------------------------------------------------
 
 
-def test_overlapping_spend_is_counted_once(sim: tuple[RunningSimulator, Api],
-                                           tmp_path: Path) -> None:
+def test_overlapping_spend_is_counted_once(
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path)
     store = connect(settings, api, running.url)
     sync(settings, store)
     console_id = api.info_org("Acme Platform")["id"]
     # The parent's connection reported the child's spend too; it is marked and left out.
-    marked = query(settings, "SELECT count(*), sum(billed_cost) FROM spendscope.spend_overlaps "
-                   "WHERE connection_label = 'acme-enterprise' AND organization_id = ?",
-                   console_id)[0]
+    marked = query(
+        settings,
+        "SELECT count(*), sum(billed_cost) FROM spendscope.spend_overlaps "
+        "WHERE connection_label = 'acme-enterprise' AND organization_id = ?",
+        console_id,
+    )[0]
     assert marked[0] > 0
-    counted = query(settings, "SELECT count(*) FROM spendscope.spend "
-                    "WHERE connection_label = 'acme-enterprise' AND organization_id = ?",
-                    console_id)[0][0]
+    counted = query(
+        settings,
+        "SELECT count(*) FROM spendscope.spend "
+        "WHERE connection_label = 'acme-enterprise' AND organization_id = ?",
+        console_id,
+    )[0][0]
     assert counted == 0
-    flagged = query(settings, "SELECT count(*) FROM spendscope.spend "
-                    "WHERE connection_label = 'acme-console' "
-                    "AND overlaps_connection = 'acme-enterprise'")[0][0]
+    flagged = query(
+        settings,
+        "SELECT count(*) FROM spendscope.spend "
+        "WHERE connection_label = 'acme-console' "
+        "AND overlaps_connection = 'acme-enterprise'",
+    )[0][0]
     assert flagged > 0
     # The duplicate is the same money: what the parent saw of the child equals the child.
-    child = query(settings, "SELECT sum(billed_cost) FROM spendscope.spend "
-                  "WHERE connection_label = 'acme-console' AND charge_period_start < ?",
-                  NOW.date().isoformat())[0][0]
-    dup = query(settings, "SELECT sum(billed_cost) FROM spendscope.spend_overlaps "
-                "WHERE organization_id = ? AND charge_period_start < ?", console_id,
-                NOW.date().isoformat())[0][0]
+    child = query(
+        settings,
+        "SELECT sum(billed_cost) FROM spendscope.spend "
+        "WHERE connection_label = 'acme-console' AND charge_period_start < ?",
+        NOW.date().isoformat(),
+    )[0][0]
+    dup = query(
+        settings,
+        "SELECT sum(billed_cost) FROM spendscope.spend_overlaps "
+        "WHERE organization_id = ? AND charge_period_start < ?",
+        console_id,
+        NOW.date().isoformat(),
+    )[0][0]
     assert child == dup
 
 
-def test_enterprise_precedence_counts_the_parent(sim: tuple[RunningSimulator, Api],
-                                                 tmp_path: Path) -> None:
+def test_enterprise_precedence_counts_the_parent(
+    sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
     running, api = sim
     settings = make_settings(tmp_path, overlap_precedence="enterprise")
     store = connect(settings, api, running.url)
     sync(settings, store)
-    assert query(settings, "SELECT count(*) FROM spendscope.spend "
-                 "WHERE connection_label = 'acme-console'")[0][0] == 0
+    assert (
+        query(
+            settings,
+            "SELECT count(*) FROM spendscope.spend WHERE connection_label = 'acme-console'",
+        )[0][0]
+        == 0
+    )
     assert_exact(api, settings)
 
 
@@ -335,11 +441,17 @@ def test_enterprise_precedence_counts_the_parent(sim: tuple[RunningSimulator, Ap
 
 
 def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SPENDSCOPE_HOME": str(home), "SPENDSCOPE_SECRET_KEY": "cli-key",
-           "SPENDSCOPE_NOW": NOW.isoformat()}
+    env = {
+        **os.environ,
+        "SPENDSCOPE_HOME": str(home),
+        "SPENDSCOPE_SECRET_KEY": "cli-key",
+        "SPENDSCOPE_NOW": NOW.isoformat(),
+    }
     env.pop("SPENDSCOPE_KEY", None)
-    return subprocess.run([sys.executable, "-m", "spendscope", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "spendscope", *args]
+    return subprocess.run(
+        cmd, env=env, input=stdin, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -353,13 +465,27 @@ def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
         ("enterprise", ("enterprise", "no-analytics-scope"), "read:analytics"),
     ],
 )
-def test_connect_diagnoses_the_classic_mistakes(sim: tuple[RunningSimulator, Api],
-                                                tmp_path: Path, kind: str,
-                                                label: tuple[str, str], expected: str) -> None:
+def test_connect_diagnoses_the_classic_mistakes(
+    sim: tuple[RunningSimulator, Api],
+    tmp_path: Path,
+    kind: str,
+    label: tuple[str, str],
+    expected: str,
+) -> None:
     running, api = sim
     key = api.key(*label)
-    r = _cli(tmp_path, "connect", kind, "--label", "x", "--key", "-", "--base-url", running.url,
-             stdin=key + "\n")
+    r = _cli(
+        tmp_path,
+        "connect",
+        kind,
+        "--label",
+        "x",
+        "--key",
+        "-",
+        "--base-url",
+        running.url,
+        stdin=key + "\n",
+    )
     assert r.returncode == 1
     assert expected.lower() in r.stderr.lower(), r.stderr
     assert key not in r.stderr + r.stdout
@@ -369,18 +495,38 @@ def test_connect_diagnoses_the_classic_mistakes(sim: tuple[RunningSimulator, Api
     assert listed.stdout.strip() == "[]"
 
 
-def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api],
-                                        tmp_path: Path) -> None:
+def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api], tmp_path: Path) -> None:
     running, api = sim
     (tmp_path / "settings.toml").write_text(
         f"console_backfill_days = {BACKFILL_DAYS}\nenterprise_backfill_days = {BACKFILL_DAYS}\n"
-        "analytics_rpm = 0\n")
+        "analytics_rpm = 0\n"
+    )
     ck, ek = api.key("console", "admin"), api.key("enterprise", "analytics")
-    r = _cli(tmp_path, "connect", "console", "--label", "acme-console", "--key", "-",
-             "--base-url", running.url, stdin=ck + "\n")
+    r = _cli(
+        tmp_path,
+        "connect",
+        "console",
+        "--label",
+        "acme-console",
+        "--key",
+        "-",
+        "--base-url",
+        running.url,
+        stdin=ck + "\n",
+    )
     assert r.returncode == 0, r.stderr
-    r = _cli(tmp_path, "connect", "enterprise", "--label", "acme-enterprise", "--key", "-",
-             "--base-url", running.url, stdin=ek + "\n")
+    r = _cli(
+        tmp_path,
+        "connect",
+        "enterprise",
+        "--label",
+        "acme-enterprise",
+        "--key",
+        "-",
+        "--base-url",
+        running.url,
+        stdin=ek + "\n",
+    )
     assert r.returncode == 0, r.stderr
     r = _cli(tmp_path, "sync", "--json")
     assert r.returncode == 0, r.stderr
@@ -388,16 +534,35 @@ def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api],
     assert r.returncode == 0
     assert "acme-console" in r.stdout
     assert "ok" in r.stdout
-    r = _cli(tmp_path, "report", "--by", "connection", "--json", "--since", "2026-11-01",
-             "--until", "2026-11-22")
+    r = _cli(
+        tmp_path,
+        "report",
+        "--by",
+        "connection",
+        "--json",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-22",
+    )
     assert r.returncode == 0, r.stderr
     import json
 
     totals = {row["connection"]: Decimal(row["cost"]) for row in json.loads(r.stdout)}
-    truth_c = sum(Decimal(x["cost_cents"]) for x in truth_by_day(
-        api, "Acme Platform", "2026-11-01", "2026-11-22").values()) / 100
-    truth_e = sum(Decimal(x["cost_cents"]) for x in truth_by_day(
-        api, "Acme Enterprise", "2026-11-01", "2026-11-22").values()) / 100
+    truth_c = (
+        sum(
+            Decimal(x["cost_cents"])
+            for x in truth_by_day(api, "Acme Platform", "2026-11-01", "2026-11-22").values()
+        )
+        / 100
+    )
+    truth_e = (
+        sum(
+            Decimal(x["cost_cents"])
+            for x in truth_by_day(api, "Acme Enterprise", "2026-11-01", "2026-11-22").values()
+        )
+        / 100
+    )
     assert totals == {"acme-console": truth_c, "acme-enterprise": truth_e}
     listed = _cli(tmp_path, "connections", "list")
     for secret in (ck, ek):
