@@ -318,8 +318,11 @@ class _Handler(BaseHTTPRequestHandler):
             org = req.organization
             analytics = rt.auth in (Auth.ANALYTICS_B, Auth.ANALYTICS_ENTERPRISE)
             rpm = sim.config.rpm if analytics else sim.config.admin_rpm
-            wait = sim.limiter.check(("analytics:" if analytics else "admin:") + org.id, rpm,
-                                     sim.config.rate_window_seconds)
+            wait = sim.limiter.check(
+                ("analytics:" if analytics else "admin:") + org.id,
+                rpm,
+                sim.config.rate_window_seconds,
+            )
             if wait is not None:
                 raise ApiError(
                     429,
