@@ -454,21 +454,24 @@ class ConnectionSync:
             if removed:
                 deletions[name] = removed
             tables[name] = to_arrow(table, rows)
-        for name, spec in by_name.items():
-            if name not in result.rows:  # the window came back empty: drop what was there
-                existing = self.warehouse.existing_rows_full(
-                    spec, self.conn.label, window.start_at, window.end_at
-                )
-                if existing:
-                    fixes, removed = diff_rows(
-                        spec, self.conn.label, existing, [], detected_at
-                    )
-                    corrections += fixes
-                    deletions[name] = removed
-        for name in result.replaces:
+        # Tables of another source for these days (a switch between the analytics API and the
+        # legacy reports): their rows go, without corrections — nothing was revised.
+        replaced = {name for name in result.replaces if name not in result.rows}
+        for name in replaced:
             keys = self.warehouse.window_keys(name, self.conn.label, window.start_at, window.end_at)
             if keys:
                 deletions[name] = keys
+        for name, spec in by_name.items():
+            if name in result.rows or name in replaced:
+                continue
+            # The window came back empty for this table: what was there vanished upstream.
+            existing = self.warehouse.existing_rows_full(
+                spec, self.conn.label, window.start_at, window.end_at
+            )
+            if existing:
+                fixes, removed = diff_rows(spec, self.conn.label, existing, [], detected_at)
+                corrections += fixes
+                deletions[name] = removed
         today = ctx.now.date()
         complete = min(window.end, today) - timedelta(days=1)
         prev = state or {}
