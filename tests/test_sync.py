@@ -169,7 +169,7 @@ def _info_org(self: Api, name: str) -> dict[str, Any]:
 Api.info_org = _info_org  # type: ignore[attr-defined]
 
 
-# -- exactness ----------------------------------------------------------------------------------
+# -- exactness --
 
 
 def test_backfill_is_exact_per_day_key_and_user(
@@ -271,14 +271,16 @@ def test_refresh_picks_up_revisions_and_logs_them(
     assert_exact(api, settings, now=later)
 
 
-# -- faults, rate limits, kills -------------------------------------------------------------------
+# -- faults, rate limits, kills --
 
 
 def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
     config = SimConfig(seed=42, rpm=40, fault_rate=0.2, slow_ms=300, rate_window_seconds=2.0)
     with RunningSimulator(config, now=NOW) as running:
         api = Api(running.url)
-        settings = make_settings(tmp_path, analytics_rpm=40, http_timeout=2.0)
+        # The simulator allows 40 requests per 2 s; the client paces at a per-minute budget a
+        # little under that, so bursts still meet real 429s (retried after retry-after).
+        settings = make_settings(tmp_path, analytics_rpm=1100, http_timeout=2.0)
         store = connect(settings, api, running.url)
         reports = sync(settings, store)
         assert all(r.error is None for r in reports), [r.error for r in reports]
@@ -370,7 +372,7 @@ def test_killed_sync_resumes_exactly(tmp_path: Path) -> None:
         assert_exact(api, settings)
 
 
-# -- double-booking -------------------------------------------------------------------------------
+# -- double-booking --
 
 
 def test_overlapping_spend_is_counted_once(
@@ -437,7 +439,7 @@ def test_enterprise_precedence_counts_the_parent(
     assert_exact(api, settings)
 
 
-# -- the CLI ----------------------------------------------------------------------------------------
+# -- the CLI --
 
 
 def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -475,7 +475,7 @@ def status(n_events: int, fmt: str, home: str | None) -> None:
                 events = recent_events(wh, c.label, n_events)
                 if events:
                     click.echo(f"\n{c.label} — recent events")
-                    click.echo(render(events, ["at", "level", "category", "message"]))
+                    click.echo(render(events, ["occurred_at", "level", "category", "message"]))
         finally:
             wh.close()
 

@@ -37,6 +37,7 @@ __all__ = [
     "SpendscopeError",
     "TransportFailure",
     "UpstreamError",
+    "WarehouseError",
     "mask_key",
     "parse_needed_scopes",
     "redact",
@@ -95,6 +96,10 @@ class SpendscopeError(Exception):
 
 class ConfigError(SpendscopeError):
     """Invalid configuration or arguments."""
+
+
+class WarehouseError(SpendscopeError):
+    """The warehouse could not be written or read (disk full, file locked, ...)."""
 
 
 class KeyCheckFailed(SpendscopeError):

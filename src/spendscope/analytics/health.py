@@ -22,13 +22,13 @@ def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
         return {}
     out: dict[str, dict[str, Any]] = {}
     for label, at in con.execute(
-        f"SELECT connection_label, max(at) FROM {DATASET}.events "
+        f"SELECT connection_label, max(occurred_at) FROM {DATASET}.events "
         "WHERE category = 'sync' AND message = 'sync finished' GROUP BY 1"
     ).fetchall():
         out.setdefault(label, {})["last_success"] = at
     for label, level, message, at in con.execute(
-        f"""SELECT connection_label, level, message, at FROM (
-              SELECT *, row_number() OVER (PARTITION BY connection_label ORDER BY at DESC) AS n
+        f"""SELECT connection_label, level, message, occurred_at FROM (
+              SELECT *, row_number() OVER (PARTITION BY connection_label ORDER BY occurred_at DESC) AS n
               FROM {DATASET}.events WHERE category = 'sync' AND message <> 'sync started')
             WHERE n = 1"""
     ).fetchall():
@@ -72,9 +72,9 @@ def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
 def recent_events(warehouse: Warehouse, connection: str, n: int = 10) -> list[dict[str, Any]]:
     con = warehouse.duckdb()
     cur = con.execute(
-        f"SELECT at, level, category, message, detail FROM {DATASET}.events "
-        "WHERE connection_label = ? ORDER BY at DESC LIMIT ?",
+        f"SELECT occurred_at, level, category, message, detail FROM {DATASET}.events "
+        "WHERE connection_label = ? ORDER BY occurred_at DESC LIMIT ?",
         [connection, n],
     )
-    cols = ["at", "level", "category", "message", "detail"]
+    cols = ["occurred_at", "level", "category", "message", "detail"]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

@@ -89,6 +89,9 @@ class FeedResult:
     replaces: tuple[str, ...] = ()
     # Notices for the event log (e.g. "top-100 cap reached, split by product").
     notices: list[str] = field(default_factory=list)
+    # Set when the feed served less than the window (the API's latest day came first): the
+    # exclusive end of what it served, so the cursor does not claim the rest.
+    served_until: date | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)

@@ -116,7 +116,7 @@ def event_row(
     return {
         "row_key": row_key(connection, at.isoformat(), category, message),
         "connection_label": connection,
-        "at": at,
+        "occurred_at": at,
         "level": level,
         "category": category,
         "message": message,
@@ -290,7 +290,7 @@ class ConnectionSync:
         report = ConnectionReport(self.conn.label)
         state = self.warehouse.sync_state(self.conn.label)
         now = self.now()
-        self.warehouse.load(
+        self.warehouse.submit(
             {
                 EVENTS.name: to_arrow(
                     EVENTS,
@@ -322,13 +322,17 @@ class ConnectionSync:
             report.rate_limited += int(c.get("rate_limited", 0))
             client.close()
         failed = [f for f in report.feeds if f.error]
+        try:
+            self.warehouse.flush()
+        except SpendscopeError as exc:
+            report.error, report.error_hint = exc.message, exc.hint
         report.seconds = (utcnow() - started).total_seconds()
-        if failed:
+        if failed and report.error is None:
             report.error = failed[0].error
         level, message = (
             ("error", f"sync failed: {report.error}") if report.error else ("info", "sync finished")
         )
-        self.warehouse.load(
+        self.warehouse.submit(
             {
                 EVENTS.name: to_arrow(
                     EVENTS,
@@ -351,6 +355,10 @@ class ConnectionSync:
                 )
             }
         )
+        try:
+            self.warehouse.flush()
+        except SpendscopeError as exc:
+            report.error = report.error or exc.message
         return report
 
     def _client(self, feed: Feed) -> Any:
@@ -422,7 +430,7 @@ class ConnectionSync:
     def _event(
         self, level: str, category: str, message: str, detail: dict[str, Any] | None = None
     ) -> None:
-        self.warehouse.load(
+        self.warehouse.submit(
             {
                 EVENTS.name: to_arrow(
                     EVENTS, [event_row(self.conn.label, level, category, message, detail)]
@@ -473,7 +481,8 @@ class ConnectionSync:
                 corrections += fixes
                 deletions[name] = removed
         today = ctx.now.date()
-        complete = min(window.end, today) - timedelta(days=1)
+        served = result.served_until or window.end
+        complete = min(window.end, today, served) - timedelta(days=1)
         prev = state or {}
         state_row = {
             "row_key": row_key(self.conn.label, feed.name),
@@ -501,7 +510,8 @@ class ConnectionSync:
         ]
         if events:
             tables[EVENTS.name] = to_arrow(EVENTS, events)
-        fr.rows += self.warehouse.load(tables, deletions) - len(corrections) - len(events) - 1
+        fr.rows += sum(len(rows) for rows in result.rows.values())
+        self.warehouse.submit(tables, deletions)
         fr.corrections += len(corrections)
         if state is not None:
             state.update(state_row)
@@ -519,5 +529,6 @@ class ConnectionSync:
                 deletions[table.name] = gone
             if rows:
                 tables[table.name] = to_arrow(table, rows)
-        fr.rows += self.warehouse.load(tables, deletions)
+        fr.rows += sum(t.num_rows for t in tables.values())
+        self.warehouse.submit(tables, deletions)
         fr.windows += 1

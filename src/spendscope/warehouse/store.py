@@ -52,8 +52,17 @@ class Warehouse:
         self.path = Path(settings.warehouse_path)
         self._destination = destination
         self._pipeline: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # initialize() reads back while holding it
         self._duck: Any = None
+        self._duck_lock = threading.Lock()
+        # The coalescing loader: windows queued by the sync, loaded in as few dlt runs as
+        # possible (a dlt run costs about a second whatever its size).
+        self._queue: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]] = []
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._busy = False
+        self._failure: BaseException | None = None
+        self.load_runs = 0
 
     # -- dlt --------------------------------------------------------------------------------
     @property
@@ -114,12 +123,59 @@ class Warehouse:
         tables = {k: v for k, v in tables.items() if v.num_rows or k not in ALL_TABLES}
         rows = int(sum(t.num_rows for t in tables.values()))
         with self._lock:
-            self._finish_pending()
             if tables:
                 self._run(tables)
+                self.load_runs += 1
             for name, keys in (deletions or {}).items():
                 self._delete(name, keys)
         return rows
+
+    # -- the coalescing loader --------------------------------------------------------------
+    def submit(
+        self, tables: dict[str, pa.Table], deletions: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Queue a load; it joins the next dlt run. `flush()` waits for everything queued."""
+        with self._cond:
+            self._raise_failure()
+            self._queue.append((tables, deletions or {}))
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._drain, daemon=True, name="warehouse-loader"
+                )
+                self._worker.start()
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        with self._cond:
+            while self._queue or self._busy:
+                self._cond.wait(0.5)
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(0.2)
+                    if not self._queue:
+                        return
+                batch, self._queue = self._queue, []
+                self._busy = True
+            try:
+                tables, deletions = _coalesce(batch)
+                self.load(tables, deletions)
+            except Exception as exc:  # reported to the next submit()/flush()
+                with self._cond:
+                    self._failure = _warehouse_error(exc)
+                    self._queue.clear()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
     def _delete(self, table: str, keys: Sequence[str]) -> None:
         if not keys:
@@ -141,6 +197,17 @@ class Warehouse:
         with self._lock, self.pipeline.sql_client() as client:
             rows = client.execute_sql(sql, *params)
         return list(rows or [])
+
+    def read(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """A read that need not wait for loads in progress (its own DuckDB cursor)."""
+        if not self.is_duckdb:
+            return self.execute(sql, *params)
+        with self._duck_lock:
+            cursor = self.duckdb().cursor()
+        try:
+            return list(cursor.execute(sql, list(params)).fetchall())
+        finally:
+            cursor.close()
 
     def existing_tables(self) -> set[str]:
         try:
@@ -177,7 +244,7 @@ class Warehouse:
         window: what the sync compares fresh rows with."""
         cols = ", ".join(table.metrics)
         mark = "?" if self.is_duckdb else "%s"
-        rows = self.execute(
+        rows = self.read(
             f"SELECT row_key, bucket_start, is_provisional, {cols} FROM {DATASET}.{table.name} "
             f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
             f"AND bucket_start < {mark}",
@@ -189,7 +256,7 @@ class Warehouse:
 
     def window_keys(self, table: str, connection: str, start: datetime, end: datetime) -> list[str]:
         mark = "?" if self.is_duckdb else "%s"
-        rows = self.execute(
+        rows = self.read(
             f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark} "
             f"AND bucket_start >= {mark} AND bucket_start < {mark}",
             connection,
@@ -200,7 +267,7 @@ class Warehouse:
 
     def connection_keys(self, table: str, connection: str) -> list[str]:
         mark = "?" if self.is_duckdb else "%s"
-        rows = self.execute(
+        rows = self.read(
             f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark}", connection
         )
         return [r[0] for r in rows]
@@ -262,6 +329,44 @@ class Warehouse:
 
 
 # -- helpers to build Arrow tables ------------------------------------------------------------
+
+
+def _warehouse_error(exc: Exception) -> Exception:
+    from ..errors import SpendscopeError, WarehouseError
+
+    if isinstance(exc, SpendscopeError):
+        return exc
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return WarehouseError(
+        f"Could not write to the warehouse: {text[:300]}",
+        "Check free disk space and that no other process holds the warehouse file; the rows "
+        "already loaded are consistent and the next sync resumes where this one stopped.",
+    )
+
+
+def _coalesce(
+    batch: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]],
+) -> tuple[dict[str, pa.Table], dict[str, list[str]]]:
+    """Merge queued loads: tables concatenated (keeping the last row of a row_key, as loading
+    them one after the other would), deletions united."""
+    parts: dict[str, list[pa.Table]] = {}
+    deletions: dict[str, list[str]] = {}
+    for tables, dels in batch:
+        for name, t in tables.items():
+            parts.setdefault(name, []).append(t)
+        for name, keys in dels.items():
+            deletions.setdefault(name, []).extend(keys)
+    merged: dict[str, pa.Table] = {}
+    for name, ts in parts.items():
+        t = ts[0] if len(ts) == 1 else pa.concat_tables(ts)
+        spec = ALL_TABLES.get(name)
+        if spec is not None and spec.kind != "log" and t.num_rows > 1:
+            keys = t.column("row_key").to_pylist()
+            if len(set(keys)) < len(keys):
+                last = {k: i for i, k in enumerate(keys)}
+                t = t.take(sorted(last.values()))
+        merged[name] = t
+    return merged, deletions
 
 
 def to_arrow(table: Table, rows: list[dict[str, Any]]) -> pa.Table:

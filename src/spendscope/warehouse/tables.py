@@ -394,13 +394,13 @@ EVENTS = Table(
     columns=(
         ROW_KEY,
         CONNECTION,
-        Column("at", TS, False),
+        Column("occurred_at", TS, False, "When it happened."),
         _s("level", "info, warning or error."),
         _s("category", "sync, credential, scope, rate_limit, server, data or notice."),
         _s("message"),
         _s("detail", "JSON with counts, endpoint, request id."),
     ),
-    key=("at", "category", "message"),
+    key=("occurred_at", "category", "message"),
 )
 CONNECTIONS = Table(
     name="connections",

@@ -216,15 +216,16 @@ _TOKENS = (
 def _spend_select(table: str, source: str, m: dict[str, str]) -> str:
     dims = ",\n    ".join(f"CAST({m[d]} AS VARCHAR) AS {d}" for d in _DIMS)
     return f"""SELECT
-    t.connection_label, c.connection_kind,
-    COALESCE(CAST({m["organization_id"]} AS VARCHAR), c.organization_id) AS organization_id,
+    t.connection_label, connection_kind,
+    COALESCE(CAST({m["organization_id"]} AS VARCHAR), conn_org_id) AS organization_id,
     bucket_start AS charge_period_start, bucket_end AS charge_period_end,
     {dims},
     cost_type, token_type,
     amount_cents * CAST(0.01 AS DECIMAL(3, 2)) AS billed_cost,
     CAST({m["list_cost"]} AS DECIMAL(38, 9)) * CAST(0.01 AS DECIMAL(3, 2)) AS list_cost,
     FALSE AS is_estimate, is_provisional, '{source}' AS source, '{table}' AS source_table
-FROM {S}.{table} t JOIN {S}.connections c ON c.connection_label = t.connection_label"""
+FROM {S}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
+    organization_id AS conn_org_id FROM {S}.connections) c ON c.conn_label = t.connection_label"""
 
 
 def _usage_select(table: str, source: str, m: dict[str, str]) -> str:
@@ -233,13 +234,14 @@ def _usage_select(table: str, source: str, m: dict[str, str]) -> str:
     )
     toks = ", ".join(_TOKENS)
     return f"""SELECT
-    t.connection_label, c.connection_kind,
-    COALESCE(CAST({m["organization_id"]} AS VARCHAR), c.organization_id) AS organization_id,
+    t.connection_label, connection_kind,
+    COALESCE(CAST({m["organization_id"]} AS VARCHAR), conn_org_id) AS organization_id,
     bucket_start AS period_start, bucket_end AS period_end,
     {dims},
     {toks}, CAST({m["requests"]} AS BIGINT) AS requests,
     is_provisional, '{source}' AS source, '{table}' AS source_table
-FROM {S}.{table} t JOIN {S}.connections c ON c.connection_label = t.connection_label"""
+FROM {S}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
+    organization_id AS conn_org_id FROM {S}.connections) c ON c.conn_label = t.connection_label"""
 
 
 def _with_overlaps(base: str, start_col: str, precedence: str, keep: bool) -> str:
