@@ -28,7 +28,8 @@ def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
         out.setdefault(label, {})["last_success"] = at
     for label, level, message, at in con.execute(
         f"""SELECT connection_label, level, message, occurred_at FROM (
-              SELECT *, row_number() OVER (PARTITION BY connection_label ORDER BY occurred_at DESC) AS n
+              SELECT *, row_number() OVER (
+                  PARTITION BY connection_label ORDER BY occurred_at DESC) AS n
               FROM {DATASET}.events WHERE category = 'sync' AND message <> 'sync started')
             WHERE n = 1"""
     ).fetchall():
