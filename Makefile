@@ -8,9 +8,9 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 sync:
 	$(UV) sync --frozen
 
-## demo: the simulator with its synthetic organizations, ready to query
+## demo: simulator, both connections, a backfill and a month-to-date summary
 demo: sync
-	$(UV) run spendscope simulate --port 8765
+	$(UV) run spendscope demo
 
 ## test: lint, type-check and the whole test suite (what CI runs)
 test: sync lint typecheck unit
@@ -31,6 +31,7 @@ unit:
 
 benchmark: sync
 	$(UV) run python -m benchmarks.simulator
+	$(UV) run python -m benchmarks.sync
 
 ## docs: regenerate docs/schema.md and docs/cli.md from the code
 docs: sync

@@ -77,6 +77,8 @@ class ConnectionReport:
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
+    # Requests per endpoint path (retries included).
+    by_endpoint: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -320,6 +322,8 @@ class ConnectionSync:
             report.requests += int(c.get("requests", 0))
             report.retries += int(c.get("retries", 0))
             report.rate_limited += int(c.get("rate_limited", 0))
+            for path, n in dict(c.get("by_endpoint", {})).items():
+                report.by_endpoint[path] = report.by_endpoint.get(path, 0) + int(n)
             client.close()
         failed = [f for f in report.feeds if f.error]
         try:
