@@ -172,5 +172,7 @@ def simulate(
 
 
 # Commands over connections and the warehouse live in their own module.
-from . import cli_data  # noqa: E402, F401
-from . import cli_demo  # noqa: E402, F401
+from . import (
+    cli_data,  # noqa: F401
+    cli_demo,  # noqa: F401
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 def _text(value: Any) -> str:
     if value is None:
-        return ""
+        return "—"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
