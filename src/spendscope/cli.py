@@ -171,8 +171,5 @@ def simulate(
         server.server_close()
 
 
-# Commands over connections and the warehouse live in their own module.
-from . import (
-    cli_data,  # noqa: F401
-    cli_demo,  # noqa: F401
-)
+# Commands over connections and the warehouse, and the demo, live in their own modules.
+from . import cli_data, cli_demo  # noqa: E402, F401

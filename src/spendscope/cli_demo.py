@@ -112,13 +112,17 @@ def demo(home: str | None, port: int, days: int, fresh: bool) -> None:
 
 def _summary(wh: Any, first: date, end: date, report: Any, query: Any, render: Any) -> None:
     click.echo(f"\nMonth to date ({first:%B %Y}, double-booked spend counted once)\n")
-    for by, title in (
-        (("connection",), "By connection"),
-        (("product",), "By product"),
-        (("model",), "Top models"),
-        (("api_key",), "Top API keys (Console)"),
+    for by, title, conn in (
+        (("connection",), "By connection", None),
+        (("model",), "Top models", None),
+        (("workspace",), "Top workspaces (Console)", "acme-console"),
+        (("api_key",), "Top API keys (Console; — = usage without a key)", "acme-console"),
+        (("user",), "Top users (Enterprise)", "acme-enterprise"),
+        (("product",), "By product (Enterprise)", "acme-enterprise"),
     ):
-        cols, rows = report(wh, query(by=by, metric="cost", since=first, until=end, limit=5))
+        cols, rows = report(
+            wh, query(by=by, metric="cost", since=first, until=end, limit=5, connection=conn)
+        )
         click.echo(title)
         click.echo(render(rows, cols))
         click.echo("")
