@@ -10,6 +10,7 @@ of the data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 DATASET = "spendscope"
+DUCKDB_MEMORY_LIMIT = "256MB"
+# Backpressure: fetchers wait while this many rows are queued for loading, and one dlt run takes
+# about this many rows at most — memory stays bounded however large the backfill.
+MAX_QUEUED_ROWS = 60_000
 ALL_TABLES: dict[str, Table] = {
     t.name: t for t in (*FACT_TABLES, *ENGAGEMENT_TABLES, *ADMIN_TABLES, *BOOKKEEPING_TABLES)
 }
@@ -72,7 +77,9 @@ class Warehouse:
             import dlt
 
             self.settings.ensure_home()
-            destination = self._destination or dlt.destinations.duckdb(str(self.path))
+            # One DuckDB connection for dlt and our reads, opened with a memory limit: by
+            # default DuckDB would let its caches grow to 80% of the machine's memory.
+            destination = self._destination or dlt.destinations.duckdb(self.duckdb())
             self._pipeline = dlt.pipeline(
                 pipeline_name="spendscope",
                 destination=destination,
@@ -135,8 +142,16 @@ class Warehouse:
         self, tables: dict[str, pa.Table], deletions: Mapping[str, Sequence[str]] | None = None
     ) -> None:
         """Queue a load; it joins the next dlt run. `flush()` waits for everything queued."""
+        rows = sum(t.num_rows for t in tables.values())
         with self._cond:
             self._raise_failure()
+            while (
+                self._queued_rows() + rows > MAX_QUEUED_ROWS
+                and self._queue
+                and (self._worker is not None and self._worker.is_alive())
+            ):
+                self._cond.wait(0.5)
+                self._raise_failure()
             self._queue.append((tables, deletions or {}))
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
@@ -144,6 +159,9 @@ class Warehouse:
                 )
                 self._worker.start()
             self._cond.notify_all()
+
+    def _queued_rows(self) -> int:
+        return sum(t.num_rows for tables, _ in self._queue for t in tables.values())
 
     def flush(self) -> None:
         with self._cond:
@@ -163,11 +181,19 @@ class Warehouse:
                     self._cond.wait(0.2)
                     if not self._queue:
                         return
-                batch, self._queue = self._queue, []
+                batch: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]] = []
+                taken = 0
+                while self._queue and (not batch or taken < MAX_QUEUED_ROWS):
+                    item = self._queue.pop(0)
+                    batch.append(item)
+                    taken += sum(t.num_rows for t in item[0].values())
                 self._busy = True
+                self._cond.notify_all()
             try:
                 tables, deletions = _coalesce(batch)
                 self.load(tables, deletions)
+                del tables, batch
+                _release_memory()
             except Exception as exc:  # reported to the next submit()/flush()
                 with self._cond:
                     self._failure = _warehouse_error(exc)
@@ -319,7 +345,10 @@ class Warehouse:
         if self._duck is None:
             import duckdb
 
-            self._duck = duckdb.connect(str(self.path))
+            self.settings.ensure_home()
+            self._duck = duckdb.connect(
+                str(self.path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}
+            )
         return self._duck
 
     def close(self) -> None:
@@ -329,6 +358,17 @@ class Warehouse:
 
 
 # -- helpers to build Arrow tables ------------------------------------------------------------
+
+
+def _release_memory() -> None:
+    """Hand freed heap pages back to the system after a load (glibc keeps them otherwise)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
 
 
 def _warehouse_error(exc: Exception) -> Exception:
