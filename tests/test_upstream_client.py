@@ -30,7 +30,6 @@ from spendscope.errors import (
     mask_key,
 )
 from spendscope.simulator.server import RunningSimulator
-from spendscope.simulator.state import RateLimiter as SimRateLimiter
 from spendscope.upstream import (
     AnthropicClient,
     RateLimiter,
@@ -474,25 +473,6 @@ def test_limiter_registry_is_per_organization() -> None:
     reset_limiters()
 
 
-class ShortWindowSimLimiter(SimRateLimiter):
-    """The simulator's sliding-window limiter with a 2-second window instead of 60."""
-
-    WINDOW = 2.0
-
-    def check(self, key: str, rpm: int) -> float | None:
-        if rpm <= 0:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.WINDOW:
-                hits.popleft()
-            if len(hits) >= rpm:
-                return max(0.001, hits[0] + self.WINDOW - now)
-            hits.append(now)
-            return None
-
-
 def _hammer(url: str, key: str, limiter: RateLimiter | None, max_attempts: int) -> list[Any]:
     """3 threads x 20 requests on two analytics endpoints of one organization."""
     results: list[Any] = []
@@ -528,8 +508,7 @@ def _hammer(url: str, key: str, limiter: RateLimiter | None, max_attempts: int) 
 def test_shared_limiter_keeps_three_threads_under_the_limit(
     fresh_simulator: RunningSimulator, fresh_api: Api
 ) -> None:
-    fresh_simulator.sim.limiter = ShortWindowSimLimiter()
-    configure(fresh_api, rpm=30)
+    configure(fresh_api, rpm=30, rate_window_seconds=2.0)
     key = key_of(fresh_api, "enterprise", "analytics")
     limiter = RateLimiter(30, window=2.0)
     started = time.monotonic()
@@ -546,8 +525,7 @@ def test_shared_limiter_keeps_three_threads_under_the_limit(
 def test_without_the_limiter_the_same_load_is_rate_limited(
     fresh_simulator: RunningSimulator, fresh_api: Api
 ) -> None:
-    fresh_simulator.sim.limiter = ShortWindowSimLimiter()
-    configure(fresh_api, rpm=30)
+    configure(fresh_api, rpm=30, rate_window_seconds=2.0)
     key = key_of(fresh_api, "enterprise", "analytics")
     results = _hammer(fresh_api.base_url, key, None, max_attempts=1)
     assert sum(isinstance(r, RateLimited) for r in results) >= 25
