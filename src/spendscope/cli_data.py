@@ -146,48 +146,47 @@ def _connect(
 _API_CHOICE = click.Choice(["auto", "analytics", "legacy"])
 
 
+def _connect_options(key_help: str) -> Callable[[F], F]:
+    """The options both `connect` commands take."""
+
+    def deco(fn: F) -> F:
+        fn = friendly(fn)
+        fn = home_option(fn)
+        fn = click.option(
+            "--api",
+            type=_API_CHOICE,
+            default=None,
+            help="Which cost/usage endpoints to use (default: the api_mode setting).",
+        )(fn)
+        fn = click.option(
+            "--base-url", default=None, help="API base URL (default https://api.anthropic.com)."
+        )(fn)
+        fn = click.option("--key", default=None, help=key_help)(fn)
+        return click.option(
+            "--label", required=True, help="A stable slug naming this organization."
+        )(fn)
+
+    return deco
+
+
 @connect.command("console")
-@click.option("--label", required=True, help="A stable slug naming this organization.")
-@click.option(
-    "--key",
-    default=None,
-    help="Admin API key (sk-ant-admin01-…); '-' reads it from stdin; default: $SPENDSCOPE_KEY.",
+@_connect_options(
+    "Admin API key (sk-ant-admin01-…); '-' reads it from stdin; default: $SPENDSCOPE_KEY."
 )
-@click.option("--base-url", default=None, help="API base URL (default https://api.anthropic.com).")
-@click.option(
-    "--api",
-    type=_API_CHOICE,
-    default=None,
-    help="Which cost/usage endpoints to use (default: the api_mode setting).",
-)
-@home_option
-@friendly
 def connect_console(
-    label: str, key: str | None, base_url: str | None, home: str | None, api: str | None
+    label: str, key: str | None, base_url: str | None, api: str | None, home: str | None
 ) -> None:
     """Connect a Claude Console organization with an Admin API key."""
     _connect("console", label, key, base_url, home, api)
 
 
 @connect.command("enterprise")
-@click.option("--label", required=True, help="A stable slug naming this organization.")
-@click.option(
-    "--key",
-    default=None,
-    help="Analytics key (sk-ant-api01-…, scope read:analytics);"
-    " '-' reads it from stdin; default: $SPENDSCOPE_KEY.",
+@_connect_options(
+    "Analytics key (sk-ant-api01-…, scope read:analytics); '-' reads it from "
+    "stdin; default: $SPENDSCOPE_KEY."
 )
-@click.option("--base-url", default=None, help="API base URL (default https://api.anthropic.com).")
-@click.option(
-    "--api",
-    type=_API_CHOICE,
-    default=None,
-    help="Which cost/usage endpoints to use (default: the api_mode setting).",
-)
-@home_option
-@friendly
 def connect_enterprise(
-    label: str, key: str | None, base_url: str | None, home: str | None, api: str | None
+    label: str, key: str | None, base_url: str | None, api: str | None, home: str | None
 ) -> None:
     """Connect a Claude Enterprise organization with an analytics key."""
     _connect("enterprise", label, key, base_url, home, api)

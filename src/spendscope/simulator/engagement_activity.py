@@ -8,8 +8,6 @@ records are drawn from the organization's `Catalog`.
 from __future__ import annotations
 
 import bisect
-import math
-import random
 from datetime import date
 
 from .engagement_model import (
@@ -22,7 +20,7 @@ from .engagement_model import (
     SkillUse,
     UserDay,
 )
-from .facts import Fact
+from .facts import Fact, poisson
 from .world import Organization, User, _rng
 
 OFFICE_WEIGHTS = (40, 15, 20, 25)
@@ -48,19 +46,6 @@ ARTIFACT_TYPES = (
 )
 ARTIFACT_WEIGHTS = (15, 5, 20, 8, 4, 12, 30, 6)
 OVERAGE_PERCENT = 35  # share of post-discount spend that is metered overage (seat-based plan)
-
-
-def poisson(rng: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
 
 
 class UserGen:

@@ -19,7 +19,7 @@ import threading
 import weakref
 from datetime import UTC, date, datetime, timedelta
 
-from .engagement_activity import UserGen, poisson
+from .engagement_activity import UserGen
 from .engagement_model import (
     FAMILY_MARKERS,
     Catalog,
@@ -30,7 +30,7 @@ from .engagement_model import (
     Skill,
     UserDay,
 )
-from .facts import Fact, active_users, slack_user_id
+from .facts import Fact, active_users, poisson, slack_user_id
 from .state import Simulator
 from .world import Organization, _rng, tagged_id
 

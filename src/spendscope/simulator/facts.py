@@ -287,7 +287,8 @@ def day_factor(seed: int, org: Organization, day: date) -> float:
     return weekday * growth * spike * wobble * org.scale
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (normal approximation above 30)."""
     if lam <= 0:
         return 0
     if lam > 30:
@@ -353,7 +354,7 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
         ci_key = "ci-bot" in key.name
         agent_key = "agent-runner" in key.name
         weight = key.weight * (0.2 if key.status == "inactive" else 1.0)
-        n = _poisson(rng, 1.6 * weight * level)
+        n = poisson(rng, 1.6 * weight * level)
         for _ in range(min(n, 40)):
             model = primary if rng.random() < 0.7 else secondary
             p = PRICE_BOOK[model]
@@ -421,7 +422,7 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
             continue
         if u.added_at.date() > day or rng.random() > u.intensity * min(level, 1.5) * 0.8:
             continue
-        for _ in range(1 + _poisson(rng, 1.5 * u.intensity)):
+        for _ in range(1 + poisson(rng, 1.5 * u.intensity)):
             model = rng.choice(("claude-opus-5", "claude-sonnet-5", "claude-haiku-4-5"))
             p = PRICE_BOOK[model]
             f = add(
@@ -457,7 +458,7 @@ def _console_day(seed: int, org: Organization, day: date) -> list[Fact]:
     for sa in org.service_accounts:
         if sa.created_at.date() > day:
             continue
-        for _ in range(_poisson(rng, 1.2 * level)):
+        for _ in range(poisson(rng, 1.2 * level)):
             model = rng.choice(("claude-sonnet-5", "claude-haiku-4-5"))
             f = add(
                 kind="tokens",
@@ -508,7 +509,7 @@ def _enterprise_day(seed: int, org: Organization, day: date) -> list[Fact]:
         return f
 
     for u in active_users(seed, org, day):
-        for _ in range(1 + _poisson(rng, 2.0 * u.intensity)):
+        for _ in range(1 + poisson(rng, 2.0 * u.intensity)):
             product = rng.choices(products, weights)[0]
             if product == "claude_code":
                 model = rng.choice(("claude-opus-5", "claude-sonnet-5", "claude-opus-4-6"))
@@ -548,7 +549,7 @@ def _enterprise_day(seed: int, org: Organization, day: date) -> list[Fact]:
     channels = ["C0" + tagged_id(_rng(seed, org.id, "chan", i), "", 9).upper() for i in range(6)]
     if day >= midpoint and org.features.get("claude_tag"):
         linked = [u for u in org.users if not u.deleted][:20]
-        for _ in range(_poisson(rng, 4 * level)):
+        for _ in range(poisson(rng, 4 * level)):
             category = rng.choice(("dm", "engaged", "monitoring", "proactive", "scheduled"))
             tag_user: User | None = rng.choice(linked) if category in ("dm", "engaged") else None
             f = add(
