@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import main
+from .cli import _parse_now, main
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,12 +76,7 @@ def _settings(home: str | None) -> Any:
 
 def _now() -> datetime:
     """The clock; SPENDSCOPE_NOW pins it (to sync against a simulator with a frozen clock)."""
-    pinned = os.environ.get("SPENDSCOPE_NOW")
-    if pinned:
-        text = pinned[:-1] + "+00:00" if pinned.endswith("Z") else pinned
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+    return _parse_now(os.environ.get("SPENDSCOPE_NOW")) or datetime.now(UTC)
 
 
 def _read_key(key: str | None) -> str:
@@ -292,30 +287,26 @@ def connections_delete(label: str, purge: bool, home: str | None) -> None:
     settings = _settings(home)
     store = ConnectionStore(settings)
     store.get(label)
-    removed = 0
     if purge:
         store.remove(label)
-        if settings.warehouse_path.exists():
-            from .warehouse.store import Warehouse
+    else:
+        store.mark_deleted(label)
+    removed = 0
+    if settings.warehouse_path.exists():
+        from .sync import record_connections
+        from .warehouse.store import Warehouse
+        from .warehouse.views import create_views, refresh_overlaps
 
-            wh = Warehouse(settings)
+        wh = Warehouse(settings)
+        try:
             wh.initialize()
-            removed = wh.delete_connection_rows(label)
-            from .sync import record_connections
-            from .warehouse.views import create_views, refresh_overlaps
-
+            if purge:
+                removed = wh.delete_connection_rows(label)
             record_connections(wh, store)
             refresh_overlaps(wh)
             create_views(wh)
-    else:
-        store.mark_deleted(label)
-        if settings.warehouse_path.exists():
-            from .sync import record_connections
-            from .warehouse.store import Warehouse
-
-            wh = Warehouse(settings)
-            wh.initialize()
-            record_connections(wh, store)
+        finally:
+            wh.close()
     click.echo(
         f"deleted {label}: key removed"
         + (f", {removed:,} rows purged" if purge else ", history kept"),

@@ -393,13 +393,7 @@ class ConnectionSync:
                     if self._stop.is_set():
                         fr.skipped = "stopped by an error in another feed"
                         break
-                    self._window(feed, ctx, window, state, fr)
-                    state = {
-                        **(state or {}),
-                        "covered_from": min(
-                            window.start, (state or {}).get("covered_from") or window.start
-                        ),
-                    }
+                    state = self._window(feed, ctx, window, state, fr)
                     fr.windows += 1
                     if self.progress:
                         self.progress(self.conn.label, feed.name, i + 1, len(windows))
@@ -449,7 +443,8 @@ class ConnectionSync:
         window: Window,
         state: dict[str, Any] | None,
         fr: FeedReport,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Fetch, diff and queue one window; returns the feed's new cursor (its sync_state row)."""
         result = feed.fetch(ctx, window)
         detected_at = utcnow()
         tables: dict[str, Any] = {}
@@ -494,6 +489,7 @@ class ConnectionSync:
             "feed": feed.name,
             "source": result.source,
             "covered_from": min(window.start, prev.get("covered_from") or window.start),
+            # Never moves back: a window re-read for reconciliation ends before the cursor.
             "complete_through": max(complete, prev.get("complete_through") or complete),
             "loaded_through": max(
                 window.end - timedelta(days=1), prev.get("loaded_through") or window.start
@@ -501,8 +497,6 @@ class ConnectionSync:
             "data_refreshed_at": result.data_refreshed_at or prev.get("data_refreshed_at"),
             "updated_at": detected_at,
         }
-        if prev.get("complete_through") and prev["complete_through"] > complete:
-            state_row["complete_through"] = prev["complete_through"]
         tables[SYNC_STATE.name] = to_arrow(SYNC_STATE, [state_row])
         if corrections:
             tables[CORRECTIONS.name] = to_arrow(CORRECTIONS, corrections)
@@ -517,8 +511,7 @@ class ConnectionSync:
         fr.rows += sum(len(rows) for rows in result.rows.values())
         self.warehouse.submit(tables, deletions)
         fr.corrections += len(corrections)
-        if state is not None:
-            state.update(state_row)
+        return state_row
 
     def _snapshot(self, feed: Feed, ctx: FetchContext, fr: FeedReport) -> None:
         result = feed.fetch(ctx, Window(ctx.now.date(), ctx.now.date()))

@@ -92,6 +92,11 @@ class Warehouse:
     def is_duckdb(self) -> bool:
         return self._destination is None
 
+    @property
+    def mark(self) -> str:
+        """The destination's query-parameter placeholder."""
+        return "?" if self.is_duckdb else "%s"
+
     def initialize(self) -> None:
         """Create every table (empty) and the views. Safe to call at every start."""
         with self._lock:
@@ -209,11 +214,7 @@ class Warehouse:
         with self.pipeline.sql_client() as client:
             for i in range(0, len(keys), 500):
                 chunk = list(keys[i : i + 500])
-                marks = (
-                    ", ".join(["%s"] * len(chunk))
-                    if not self.is_duckdb
-                    else ", ".join(["?"] * len(chunk))
-                )
+                marks = ", ".join([self.mark] * len(chunk))
                 client.execute_sql(
                     f"DELETE FROM {DATASET}.{table} WHERE row_key IN ({marks})", *chunk
                 )
@@ -239,7 +240,7 @@ class Warehouse:
         try:
             rows = self.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                + ("?" if self.is_duckdb else "%s"),
+                + self.mark,
                 DATASET,
             )
         except Exception:  # the dataset does not exist yet
@@ -247,29 +248,13 @@ class Warehouse:
         return {r[0] for r in rows}
 
     # -- reads used by the sync -------------------------------------------------------------
-    def existing_rows(
-        self, table: Table, connection: str, start: datetime, end: datetime
-    ) -> dict[str, tuple[Any, ...]]:
-        """row_key -> metric values of a connection's rows with bucket_start in [start, end)."""
-        cols = ", ".join(table.metrics)
-        mark = "?" if self.is_duckdb else "%s"
-        rows = self.execute(
-            f"SELECT row_key, bucket_start, {cols} FROM {DATASET}.{table.name} "
-            f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
-            f"AND bucket_start < {mark}",
-            connection,
-            start,
-            end,
-        )
-        return {r[0]: tuple(r[1:]) for r in rows}
-
     def existing_rows_full(
         self, table: Table, connection: str, start: datetime, end: datetime
     ) -> dict[str, tuple[Any, ...]]:
         """row_key -> (bucket_start, is_provisional, *metrics) of a connection's rows in a
         window: what the sync compares fresh rows with."""
         cols = ", ".join(table.metrics)
-        mark = "?" if self.is_duckdb else "%s"
+        mark = self.mark
         rows = self.read(
             f"SELECT row_key, bucket_start, is_provisional, {cols} FROM {DATASET}.{table.name} "
             f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
@@ -281,7 +266,7 @@ class Warehouse:
         return {r[0]: tuple(r[1:]) for r in rows}
 
     def window_keys(self, table: str, connection: str, start: datetime, end: datetime) -> list[str]:
-        mark = "?" if self.is_duckdb else "%s"
+        mark = self.mark
         rows = self.read(
             f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark} "
             f"AND bucket_start >= {mark} AND bucket_start < {mark}",
@@ -292,14 +277,14 @@ class Warehouse:
         return [r[0] for r in rows]
 
     def connection_keys(self, table: str, connection: str) -> list[str]:
-        mark = "?" if self.is_duckdb else "%s"
+        mark = self.mark
         rows = self.read(
             f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark}", connection
         )
         return [r[0] for r in rows]
 
     def sync_state(self, connection: str) -> dict[str, dict[str, Any]]:
-        mark = "?" if self.is_duckdb else "%s"
+        mark = self.mark
         rows = self.execute(
             f"SELECT feed, source, covered_from, complete_through, loaded_through, "
             f"data_refreshed_at, updated_at FROM {DATASET}.{SYNC_STATE.name} "
@@ -322,7 +307,7 @@ class Warehouse:
         """Remove a connection's rows (for `connections delete --purge`, or a source switch)."""
         names = list(tables) if tables is not None else list(ALL_TABLES)
         existing = self.existing_tables()
-        mark = "?" if self.is_duckdb else "%s"
+        mark = self.mark
         removed = 0
         for name in names:
             if name not in existing:
