@@ -1,18 +1,30 @@
-"""Shared fixtures: a real simulator on loopback with a frozen clock, and an HTTP helper."""
+"""Shared fixtures: a real simulator on loopback with a frozen clock, an HTTP helper, a
+warehouse synced from it, and the dashboard served over that warehouse."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from spendscope.config import Settings, load_settings
+from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
+from spendscope.sources.engine import SyncRequest
+from spendscope.sync import run_sync
+from spendscope.upstream.ratelimit import reset_limiters
+from spendscope.warehouse.store import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+BACKFILL_DAYS = 40
 BETA = "analytics-usage-cost-2026-08-24"
 
 
@@ -94,3 +106,131 @@ def oauth_key(api: Api) -> str:
 @pytest.fixture(scope="session")
 def enterprise_key(api: Api) -> str:
     return api.key("enterprise", "analytics")
+
+
+# -- a synced warehouse and the dashboard -----------------------------------------------
+
+
+def make_settings(home: Path, **overrides: Any) -> Settings:
+    base = {
+        "console_backfill_days": BACKFILL_DAYS,
+        "enterprise_backfill_days": BACKFILL_DAYS,
+        "analytics_rpm": 0,
+        "http_timeout": 10.0,
+    }
+    base.update(overrides)
+    return load_settings(
+        home=home, env={"SPENDSCOPE_SECRET_KEY": "test-master-key"}, overrides=base
+    )
+
+
+def connect(settings: Settings, api: Api, url: str, which: str = "both") -> ConnectionStore:
+    store = ConnectionStore(settings)
+    info = api.info()
+    orgs = {o["name"]: o for o in info["organizations"]}
+    if which in ("both", "console"):
+        o = orgs["Acme Platform"]
+        store.add(
+            "acme-console",
+            "console",
+            api.key("console", "admin"),
+            base_url=url,
+            organization_id=o["id"],
+            organization_name=o["name"],
+        )
+    if which in ("both", "enterprise"):
+        o = orgs["Acme Enterprise"]
+        store.add(
+            "acme-enterprise",
+            "enterprise",
+            api.key("enterprise", "analytics"),
+            base_url=url,
+            organization_id=o["id"],
+            organization_name=o["name"],
+        )
+    return store
+
+
+def sync(
+    settings: Settings, store: ConnectionStore, now: datetime = NOW, **request: Any
+) -> list[Any]:
+    reset_limiters()
+    wh = Warehouse(settings)
+    try:
+        return run_sync(
+            settings,
+            store,
+            wh,
+            request=SyncRequest(**request),
+            now=lambda: now,
+            client_options={"backoff_base": 0.01, "backoff_max": 0.2},
+        )
+    finally:
+        wh.close()
+
+
+@pytest.fixture(scope="session")
+def synced(
+    simulator: RunningSimulator, api: Api, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    """A warehouse with both demo connections synced (40 days), shared read-only by the web
+    tests: tests must not change it (the connect test's failure leaves it untouched)."""
+    settings = make_settings(tmp_path_factory.mktemp("synced"))
+    store = connect(settings, api, simulator.url)
+    reports = sync(settings, store)
+    assert not [r.error for r in reports if r.error]
+    return settings
+
+
+class Dashboard:
+    """The dashboard served by uvicorn on loopback, over the `synced` warehouse."""
+
+    def __init__(self, url: str, settings: Settings, simulator_url: str, keys: dict[str, str]):
+        self.url = url
+        self.settings = settings
+        self.simulator_url = simulator_url
+        self.keys = keys
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.http.get(path, params=params or None)
+        r.raise_for_status()
+        return r.json()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def dashboard(synced: Settings, simulator: RunningSimulator, api: Api) -> Iterator[Dashboard]:
+    import uvicorn
+
+    from spendscope.web.app import create_app
+
+    app = create_app(synced, now=lambda: NOW)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.05)
+    keys = {
+        "standard": api.key("console", "standard"),
+        "console": api.key("console", "admin"),
+        "enterprise": api.key("enterprise", "analytics"),
+    }
+    board = Dashboard(f"http://127.0.0.1:{port}", synced, simulator.url, keys)
+    try:
+        yield board
+    finally:
+        board.http.close()
+        server.should_exit = True
+        thread.join(30)

@@ -17,18 +17,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import Api
-from spendscope.config import Settings, load_settings
+from conftest import BACKFILL_DAYS, Api, connect, make_settings, sync
+from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
-from spendscope.sources.engine import SyncRequest
-from spendscope.sync import run_sync
-from spendscope.upstream.ratelimit import reset_limiters
-from spendscope.warehouse.store import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-BACKFILL_DAYS = 40
 TOKENS = (
     "uncached_input_tokens",
     "cache_read_input_tokens",
@@ -40,64 +35,6 @@ TRUTH_TOKENS = {
     "cache_creation_1h_input_tokens": "cache_creation_1h_input_tokens",
     **{t: t for t in TOKENS},
 }
-
-
-def make_settings(home: Path, **overrides: Any) -> Settings:
-    base = {
-        "console_backfill_days": BACKFILL_DAYS,
-        "enterprise_backfill_days": BACKFILL_DAYS,
-        "analytics_rpm": 0,
-        "http_timeout": 10.0,
-    }
-    base.update(overrides)
-    return load_settings(
-        home=home, env={"SPENDSCOPE_SECRET_KEY": "test-master-key"}, overrides=base
-    )
-
-
-def connect(settings: Settings, api: Api, url: str, which: str = "both") -> ConnectionStore:
-    store = ConnectionStore(settings)
-    info = api.info()
-    orgs = {o["name"]: o for o in info["organizations"]}
-    if which in ("both", "console"):
-        o = orgs["Acme Platform"]
-        store.add(
-            "acme-console",
-            "console",
-            api.key("console", "admin"),
-            base_url=url,
-            organization_id=o["id"],
-            organization_name=o["name"],
-        )
-    if which in ("both", "enterprise"):
-        o = orgs["Acme Enterprise"]
-        store.add(
-            "acme-enterprise",
-            "enterprise",
-            api.key("enterprise", "analytics"),
-            base_url=url,
-            organization_id=o["id"],
-            organization_name=o["name"],
-        )
-    return store
-
-
-def sync(
-    settings: Settings, store: ConnectionStore, now: datetime = NOW, **request: Any
-) -> list[Any]:
-    reset_limiters()
-    wh = Warehouse(settings)
-    try:
-        return run_sync(
-            settings,
-            store,
-            wh,
-            request=SyncRequest(**request),
-            now=lambda: now,
-            client_options={"backoff_base": 0.01, "backoff_max": 0.2},
-        )
-    finally:
-        wh.close()
 
 
 def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -172,4 +172,4 @@ def simulate(
 
 
 # Commands over connections and the warehouse, and the demo, live in their own modules.
-from . import cli_data, cli_demo  # noqa: E402, F401
+from . import cli_data, cli_demo, cli_serve  # noqa: E402, F401

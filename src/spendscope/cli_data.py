@@ -106,31 +106,15 @@ def connect() -> None:
 def _connect(
     kind: str, label: str, key: str | None, base_url: str | None, home: str | None, api: str | None
 ) -> None:
-    from .connections import ConnectionStore
-    from .upstream.client import AnthropicClient
-    from .upstream.probe import probe_console, probe_enterprise
+    from .connections import ConnectionStore, validate_label
+    from .operations import connect as do_connect
 
     settings = _settings(home)
     store = ConnectionStore(settings)
-    from .connections import validate_label
-
     validate_label(label)
     secret = _read_key(key)
-    url = base_url or settings.base_url
-    with AnthropicClient(
-        secret, base_url=url, timeout=settings.http_timeout, max_attempts=3
-    ) as client:
-        probe = probe_console if kind == "console" else probe_enterprise
-        org = probe(client, now=_now())
-    conn = store.add(
-        label,
-        kind,
-        secret,
-        base_url=url,
-        organization_id=org.id,
-        organization_name=org.name or "",
-        api_mode=api,
-    )
+    done = do_connect(settings, store, kind, label, secret, base_url=base_url, api=api, now=_now())
+    conn, org = done.connection, done.organization
     click.echo(
         f"connected {conn.label}: {kind} organization {org.name} ({org.id}), key {conn.key_hint}",
         err=True,
@@ -256,17 +240,11 @@ def connections_list(include_deleted: bool, fmt: str, home: str | None) -> None:
 def connections_test(label: str, home: str | None) -> None:
     """Test a connection's key against the API, with the connect-time diagnosis."""
     from .connections import ConnectionStore
-    from .upstream.client import AnthropicClient
-    from .upstream.probe import probe_console, probe_enterprise
+    from .operations import check_connection
 
     settings = _settings(home)
-    store = ConnectionStore(settings)
-    conn = store.get(label)
-    with AnthropicClient(
-        store.key(label), base_url=conn.base_url, timeout=settings.http_timeout, max_attempts=3
-    ) as client:
-        probe = probe_console if conn.kind == "console" else probe_enterprise
-        org = probe(client, now=_now())
+    done = check_connection(settings, ConnectionStore(settings), label, now=_now())
+    conn, org = done.connection, done.organization
     click.echo(f"ok: {label} reaches {org.name} ({org.id}) with key {conn.key_hint}")
 
 
@@ -283,30 +261,10 @@ def connections_test(label: str, home: str | None) -> None:
 def connections_delete(label: str, purge: bool, home: str | None) -> None:
     """Delete a connection: its stored key goes at once; its history stays unless --purge."""
     from .connections import ConnectionStore
+    from .operations import delete_connection
 
     settings = _settings(home)
-    store = ConnectionStore(settings)
-    store.get(label)
-    if purge:
-        store.remove(label)
-    else:
-        store.mark_deleted(label)
-    removed = 0
-    if settings.warehouse_path.exists():
-        from .sync import record_connections
-        from .warehouse.store import Warehouse
-        from .warehouse.views import create_views, refresh_overlaps
-
-        wh = Warehouse(settings)
-        try:
-            wh.initialize()
-            if purge:
-                removed = wh.delete_connection_rows(label)
-            record_connections(wh, store)
-            refresh_overlaps(wh)
-            create_views(wh)
-        finally:
-            wh.close()
+    removed = delete_connection(settings, ConnectionStore(settings), label, purge=purge)
     click.echo(
         f"deleted {label}: key removed"
         + (f", {removed:,} rows purged" if purge else ", history kept"),

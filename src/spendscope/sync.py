@@ -149,10 +149,12 @@ def run_sync(
     with ThreadPoolExecutor(max_workers=max(1, len(conns)), thread_name_prefix="sync") as pool:
         for report in pool.map(one, conns):
             reports.append(report)
+    from .warehouse.marts import refresh_marts
     from .warehouse.views import create_views, refresh_overlaps
 
     refresh_overlaps(warehouse)
     create_views(warehouse)
+    refresh_marts(warehouse)
     for report in reports:
         if first_sync.get(report.label) and not report.error:
             notify_ready(settings, warehouse, report)

@@ -10,8 +10,8 @@ from ..warehouse.store import DATASET, Warehouse
 CORE_FEEDS = ("cost", "usage")
 
 
-def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
-    con = warehouse.duckdb()
+def connection_health(warehouse: Warehouse, count_rows: bool = True) -> dict[str, dict[str, Any]]:
+    con = warehouse.duckdb().cursor()
     tables = {
         r[0]
         for r in con.execute(
@@ -45,18 +45,14 @@ def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
         list(CORE_FEEDS),
     ).fetchall():
         out.setdefault(label, {})["complete_through"] = through
-    views = {
-        r[0]
-        for r in con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE schema_name = ?", [DATASET]
-        ).fetchall()
-    }
-    if {"spend", "usage"} <= views:
+    if count_rows and {"mart_spend", "mart_usage"} <= tables:
         for label, n in con.execute(
             f"""SELECT connection_label, sum(n) FROM (
-                  SELECT connection_label, count(*) AS n FROM {DATASET}.spend GROUP BY 1
+                  SELECT connection_label, count(*) AS n FROM {DATASET}.mart_spend
+                  WHERE grain <> 'alternate' GROUP BY 1
                   UNION ALL
-                  SELECT connection_label, count(*) FROM {DATASET}.usage GROUP BY 1)
+                  SELECT connection_label, count(*) FROM {DATASET}.mart_usage
+                  WHERE grain <> 'alternate' GROUP BY 1)
                 GROUP BY 1"""
         ).fetchall():
             out.setdefault(label, {})["rows"] = int(n)
@@ -71,7 +67,7 @@ def connection_health(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
 
 
 def recent_events(warehouse: Warehouse, connection: str, n: int = 10) -> list[dict[str, Any]]:
-    con = warehouse.duckdb()
+    con = warehouse.duckdb().cursor()
     cur = con.execute(
         f"SELECT occurred_at, level, category, message, detail FROM {DATASET}.events "
         "WHERE connection_label = ? ORDER BY occurred_at DESC LIMIT ?",

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,9 +105,12 @@ class Warehouse:
             missing = [t for t in ALL_TABLES.values() if t.name not in existing]
             if missing:
                 self._run({t.name: t.arrow_schema().empty_table() for t in missing})
+        from .marts import marts_exist, refresh_marts
         from .views import create_views
 
         create_views(self)
+        if self.is_duckdb and not marts_exist(self):
+            refresh_marts(self)
 
     def _finish_pending(self) -> None:
         """Load what a killed process had extracted but not loaded (dlt keeps it on disk)."""
@@ -236,6 +239,16 @@ class Warehouse:
         finally:
             cursor.close()
 
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Any]:
+        """A DuckDB cursor of its own (reads that need not wait for loads, transactions)."""
+        with self._duck_lock:
+            cursor = self.duckdb().cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
     def existing_tables(self) -> set[str]:
         try:
             rows = self.execute(
@@ -331,9 +344,12 @@ class Warehouse:
             import duckdb
 
             self.settings.ensure_home()
-            self._duck = duckdb.connect(
-                str(self.path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}
-            )
+            try:
+                self._duck = duckdb.connect(
+                    str(self.path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}
+                )
+            except duckdb.IOException as exc:
+                raise _locked_error(exc) from None
         return self._duck
 
     def close(self) -> None:
@@ -354,6 +370,23 @@ def _release_memory() -> None:
     if name:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(name).malloc_trim(0)
+
+
+def _locked_error(exc: Exception) -> Exception:
+    import re
+
+    from ..errors import WarehouseError
+
+    text = str(exc)
+    if "lock" not in text.lower():
+        return _warehouse_error(exc)
+    pid = re.search(r"PID (\d+)", text)
+    who = f" (process {pid.group(1)})" if pid else ""
+    return WarehouseError(
+        f"The warehouse is in use by another spendscope process{who}.",
+        "If `spendscope serve` is running, sync from its dashboard (Sync now) or with "
+        "`curl -X POST <dashboard>/api/v1/sync`; otherwise wait for the other command to finish.",
+    )
 
 
 def _warehouse_error(exc: Exception) -> Exception:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 S = DATASET
 
 # (table, connection kind, source label, expressions for the view's dimension columns)
-_SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
+SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
     (
         "analytics_cost_key",
         "analytics/cost",
@@ -106,7 +106,7 @@ _SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
     ),
 ]
 
-_USAGE_SOURCES: list[tuple[str, str, dict[str, str]]] = [
+USAGE_SOURCES: list[tuple[str, str, dict[str, str]]] = [
     (
         "analytics_usage_key",
         "analytics/usage",
@@ -189,6 +189,17 @@ _USAGE_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "requests": "requests",
         },
     ),
+]
+
+# The alternate grain of each kind (read by the marts, not by the views): the actor-based
+# mapping of the Enterprise user grain fits both (columns a grain lacks are null).
+ALTERNATE_SPEND_SOURCES = [
+    (table, "analytics/cost", SPEND_SOURCES[2][2])
+    for table in ("analytics_cost_actor", "analytics_cost_detail")
+]
+ALTERNATE_USAGE_SOURCES = [
+    (table, "analytics/usage", USAGE_SOURCES[2][2])
+    for table in ("analytics_usage_actor", "analytics_usage_detail")
 ]
 
 _DIMS = (
@@ -276,8 +287,11 @@ WHERE NOT ({cond})"""
     return f"SELECT b.* FROM ({base}) b WHERE {cond}"
 
 
-def spend_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
-    parts = [_spend_select(t, src, m) for t, src, m in _SPEND_SOURCES if t in existing]
+def spend_sql(
+    existing: set[str], precedence: str, keep: bool = True, alternate: bool = False
+) -> str:
+    sources = SPEND_SOURCES + (ALTERNATE_SPEND_SOURCES if alternate else [])
+    parts = [_spend_select(t, src, m) for t, src, m in sources if t in existing]
     base = "\nUNION ALL\n".join(parts)
     inner = _with_overlaps(base, "charge_period_start", precedence, keep)
     if not keep:
@@ -297,8 +311,11 @@ LEFT JOIN {S}.workspaces w ON w.connection_label = s.connection_label AND w.id =
 LEFT JOIN {S}.api_keys k ON k.connection_label = s.connection_label AND k.id = s.api_key_id"""
 
 
-def usage_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
-    parts = [_usage_select(t, src, m) for t, src, m in _USAGE_SOURCES if t in existing]
+def usage_sql(
+    existing: set[str], precedence: str, keep: bool = True, alternate: bool = False
+) -> str:
+    sources = USAGE_SOURCES + (ALTERNATE_USAGE_SOURCES if alternate else [])
+    parts = [_usage_select(t, src, m) for t, src, m in sources if t in existing]
     base = "\nUNION ALL\n".join(parts)
     return _with_overlaps(base, "period_start", precedence, keep)
 

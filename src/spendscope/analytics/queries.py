@@ -1,0 +1,719 @@
+"""The named, read-only queries every interface shares: the CLI's `report`, the REST API and the
+dashboard's pages call these functions and nothing else, so they can never disagree.
+
+Spend and usage questions read the marts (`mart_spend`, `mart_usage`; see
+`warehouse/marts.py`), which hold the `spend` and `usage` views' rows — double-booked spend is
+already counted once there — plus each connection kind's alternate grain. A question picks, per
+connection kind, the grain that carries every dimension it groups or filters by (product, geo and
+speed on Console; geo and speed on Enterprise come from the alternate grain), so totals never
+change with the grouping.
+
+Dimensions, metrics and granularities come from fixed tables; every value from the outside is a
+bound parameter, never SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..errors import ConfigError
+from ..warehouse.marts import MART_SPEND, MART_USAGE
+from ..warehouse.store import DATASET, Warehouse
+
+S = DATASET
+NONE_KEY = "__none__"
+NONE_LABEL = "(none)"
+OTHER_KEY = "__other__"
+TOTAL_KEY = "__total__"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    label: str
+    key: str  # SQL over a mart row: the value filtered and grouped on
+    display: str | None = None  # SQL: what a person reads (defaults to key)
+    spend_only: bool = False
+    # Which connection kinds need their alternate grain to answer for this dimension.
+    alternate_for: frozenset[str] = frozenset()
+    # Which connection kinds' canonical grain is needed (the alternate one lacks it).
+    canonical_for: frozenset[str] = frozenset()
+
+
+_C, _E = "console", "enterprise"
+_BOTH = frozenset({_C, _E})
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension("connection", "Connection", "connection_label"),
+        Dimension("organization", "Organization", "organization_id"),
+        Dimension(
+            "workspace",
+            "Workspace",
+            "workspace_id",
+            "COALESCE(workspace_name, workspace_id)",
+            canonical_for=frozenset({_C}),
+        ),
+        Dimension(
+            "api_key",
+            "API key",
+            "api_key_id",
+            "COALESCE(api_key_name, api_key_id)",
+            canonical_for=frozenset({_C}),
+        ),
+        Dimension("user", "User", "COALESCE(user_email, user_id)", canonical_for=frozenset({_E})),
+        Dimension("product", "Product", "product", alternate_for=frozenset({_C})),
+        Dimension("model", "Model", "model"),
+        Dimension("service_tier", "Service tier", "service_tier", canonical_for=_BOTH),
+        Dimension("context_window", "Context window", "context_window", canonical_for=_BOTH),
+        Dimension("inference_geo", "Inference geo", "inference_geo", alternate_for=_BOTH),
+        Dimension("speed", "Speed", "speed", alternate_for=_BOTH),
+        Dimension("token_type", "Token type", "token_type"),
+        Dimension("cost_type", "Cost type", "cost_type", spend_only=True),
+        Dimension("provider", "Provider", "provider"),
+        Dimension("billing_account", "Billing account", "billing_account"),
+        Dimension("project", "Project / account", "project", canonical_for=_BOTH),
+        Dimension("service", "Service", "service", alternate_for=frozenset({_C})),
+        Dimension("sku", "SKU", "sku", canonical_for=_BOTH),
+        Dimension("resource", "Resource", "resource"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    unit: str  # usd or count
+    mart: str
+    expr: str  # SQL aggregate over mart rows
+
+
+_TOKEN_COLUMNS = {
+    # usage column -> the token_type value the cost endpoint uses for it
+    "uncached_input_tokens": "uncached_input_tokens",
+    "cache_read_input_tokens": "cache_read_input_tokens",
+    "cache_creation_5m_input_tokens": "cache_creation.ephemeral_5m_input_tokens",
+    "cache_creation_1h_input_tokens": "cache_creation.ephemeral_1h_input_tokens",
+    "output_tokens": "output_tokens",
+}
+_ALL_TOKENS = " + ".join(_TOKEN_COLUMNS)
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("cost", "Billed cost", "usd", MART_SPEND, "sum(billed_cost)"),
+        Metric("list_cost", "List cost", "usd", MART_SPEND, "sum(list_cost)"),
+        Metric("tokens", "Tokens (all types)", "count", MART_USAGE, f"sum({_ALL_TOKENS})"),
+        Metric(
+            "uncached_input_tokens",
+            "Uncached input tokens",
+            "count",
+            MART_USAGE,
+            "sum(uncached_input_tokens)",
+        ),
+        Metric(
+            "cache_read_input_tokens",
+            "Cache read tokens",
+            "count",
+            MART_USAGE,
+            "sum(cache_read_input_tokens)",
+        ),
+        Metric(
+            "cache_creation_5m_input_tokens",
+            "Cache write tokens (5 min)",
+            "count",
+            MART_USAGE,
+            "sum(cache_creation_5m_input_tokens)",
+        ),
+        Metric(
+            "cache_creation_1h_input_tokens",
+            "Cache write tokens (1 h)",
+            "count",
+            MART_USAGE,
+            "sum(cache_creation_1h_input_tokens)",
+        ),
+        Metric("output_tokens", "Output tokens", "count", MART_USAGE, "sum(output_tokens)"),
+        Metric(
+            "web_search_requests",
+            "Web searches",
+            "count",
+            MART_USAGE,
+            "sum(web_search_requests)",
+        ),
+        Metric("requests", "Requests", "count", MART_USAGE, "sum(requests)"),
+    )
+}
+GRANULARITIES = {
+    "day": "day",
+    "week": "CAST(date_trunc('week', day) AS DATE)",
+    "month": "CAST(date_trunc('month', day) AS DATE)",
+}
+
+
+def _bad(message: str, hint: str) -> ConfigError:
+    return ConfigError(message, hint)
+
+
+def metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise _bad(f"Unknown metric '{name}'.", f"Use one of: {', '.join(METRICS)}.") from None
+
+
+def dimension(name: str, m: Metric | None = None) -> Dimension:
+    try:
+        d = DIMENSIONS[name]
+    except KeyError:
+        raise _bad(
+            f"Unknown dimension '{name}'.", f"Use one of: {', '.join(DIMENSIONS)}."
+        ) from None
+    if m is not None and d.spend_only and m.mart != MART_SPEND:
+        raise _bad(
+            f"'{name}' applies to cost metrics only, not to '{m.name}'.",
+            "Pick cost or list_cost, or another dimension.",
+        )
+    return d
+
+
+def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
+    """`dimension:value` strings (the API's and CLI's filter syntax) into a mapping."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise _bad(
+                f"Filter '{item}' is not 'dimension:value'.", "Write it like model:claude-opus-4-5."
+            )
+        dimension(name)
+        out.setdefault(name, []).append(value)
+    return out
+
+
+# -- the query core -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a question covers: days [since, until), filters, and the grains to read."""
+
+    since: date
+    until: date
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.until <= self.since:
+            raise _bad(
+                f"The range {self.since} … {self.until} is empty.",
+                "'until' is exclusive and must be after 'since'.",
+            )
+
+
+def _grain_condition(dims: Iterable[Dimension]) -> str:
+    """Per connection kind, the grain that carries every dimension asked for."""
+    dims = list(dims)
+    parts = []
+    for kind in (_C, _E):
+        alternate = any(kind in d.alternate_for for d in dims) and not any(
+            kind in d.canonical_for for d in dims
+        )
+        grain = "alternate" if alternate else "canonical"
+        parts.append(f"(connection_kind = '{kind}' AND grain IN ('{grain}', 'legacy'))")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _source(m: Metric, dims: Iterable[Dimension]) -> str:
+    """The relation a metric is read from: the mart, or usage unpivoted by token type."""
+    if m.mart == MART_USAGE and any(d.name == "token_type" for d in dims):
+        if m.name != "tokens" and m.name not in _TOKEN_COLUMNS:
+            raise _bad(
+                f"'{m.name}' has no token type.", "Group tokens by token_type, or drop token_type."
+            )
+        columns = [m.name] if m.name in _TOKEN_COLUMNS else list(_TOKEN_COLUMNS)
+        cases = " ".join(f"WHEN '{c}' THEN '{_TOKEN_COLUMNS[c]}'" for c in columns)
+        return f"""(SELECT * EXCLUDE (token_column),
+            CASE token_column {cases} END AS token_type
+        FROM (UNPIVOT (SELECT * FROM {S}.{MART_USAGE})
+              ON {", ".join(columns)} INTO NAME token_column VALUE token_count))"""
+    return f"{S}.{m.mart}"
+
+
+def _metric_expr(m: Metric, dims: Iterable[Dimension]) -> str:
+    if m.mart == MART_USAGE and any(d.name == "token_type" for d in dims):
+        return "sum(token_count)"
+    return m.expr
+
+
+def _where(scope: Scope, dims: list[Dimension]) -> tuple[str, list[Any]]:
+    where = ["day >= ?", "day < ?", _grain_condition(dims)]
+    params: list[Any] = [scope.since, scope.until]
+    for name, values in scope.filters.items():
+        d = DIMENSIONS[name]
+        clauses = []
+        real = [v for v in values if v != NONE_KEY]
+        if real:
+            clauses.append(f"{d.key} IN ({', '.join('?' for _ in real)})")
+            params.extend(real)
+        if len(real) < len(values):
+            clauses.append(f"{d.key} IS NULL")
+        where.append("(" + " OR ".join(clauses) + ")")
+    return " AND ".join(where), params
+
+
+def _dims_of(scope: Scope, group_by: Sequence[str], m: Metric) -> list[Dimension]:
+    names = [*group_by, *scope.filters]
+    return [dimension(n, m) for n in dict.fromkeys(names)]
+
+
+def _run(warehouse: Warehouse, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return warehouse.read(sql, *params)
+
+
+def _value(m: Metric, v: Any) -> Any:
+    """A metric's value for the outside: exact decimal text for money, an int for counts."""
+    if v is None:
+        return "0" if m.unit == "usd" else 0
+    if m.unit == "usd":
+        return money(v)
+    return int(v)
+
+
+def money(v: Any) -> str:
+    d = v if isinstance(v, Decimal) else Decimal(str(v))
+    text = format(d.normalize(), "f") if d else "0"
+    if "." not in text:
+        return text + ".00"
+    whole, frac = text.split(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def _key(v: Any) -> str:
+    return NONE_KEY if v is None else str(v)
+
+
+def _label(k: Any, label: Any) -> str:
+    if k is None:
+        return NONE_LABEL
+    return str(label if label is not None else k)
+
+
+# -- totals (the CLI's report) ------------------------------------------------------------------
+
+
+def totals(
+    warehouse: Warehouse,
+    metric_name: str,
+    scope: Scope,
+    group_by: Sequence[str] = (),
+    limit: int | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Totals of a metric grouped by any dimensions (and day/week/month), biggest first."""
+    m = metric(metric_name)
+    time_dims = [g for g in group_by if g in GRANULARITIES]
+    dims = _dims_of(scope, [g for g in group_by if g not in GRANULARITIES], m)
+    where, params = _where(scope, dims)
+    select = []
+    for g in group_by:
+        if g in GRANULARITIES:
+            select.append(f'{GRANULARITIES[g]} AS "{g}"')
+        else:
+            d = DIMENSIONS[g]
+            select.append(f'{d.display or d.key} AS "{g}"')
+    sql = (
+        f"SELECT {', '.join([*select, _metric_expr(m, dims)])} "
+        f"FROM {_source(m, dims)} WHERE {where}"
+    )
+    if group_by:
+        n = len(group_by)
+        sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(n))
+        order = [f"{i + 1}" for i, g in enumerate(group_by) if g in time_dims]
+        sql += " ORDER BY " + ", ".join([*order, f"{n + 1} DESC NULLS LAST"])
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    columns = [*group_by, m.name]
+    rows = []
+    for r in _run(warehouse, sql, params):
+        row = dict(zip(columns, r, strict=True))
+        row[m.name] = _value(m, row[m.name])
+        rows.append(row)
+    return columns, rows
+
+
+# -- the explorer -------------------------------------------------------------------------------
+
+
+def periods(since: date, until: date, granularity: str) -> list[date]:
+    """Every period start (day, Monday or first of month) covering [since, until)."""
+    if granularity == "day":
+        start = since
+    elif granularity == "week":
+        start = since - timedelta(days=since.weekday())
+    else:
+        start = since.replace(day=1)
+    out = []
+    d = start
+    while d < until:
+        out.append(d)
+        if granularity == "day":
+            d += timedelta(days=1)
+        elif granularity == "week":
+            d += timedelta(days=7)
+        else:
+            d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def explore(
+    warehouse: Warehouse,
+    metric_name: str,
+    scope: Scope,
+    group_by: str | None = None,
+    granularity: str = "day",
+    limit: int = 10,
+) -> dict[str, Any]:
+    """A metric over time, split by one dimension: the top `limit` groups and one 'Other'."""
+    m = metric(metric_name)
+    if granularity not in GRANULARITIES:
+        raise _bad(
+            f"Unknown granularity '{granularity}'.", f"Use one of: {', '.join(GRANULARITIES)}."
+        )
+    if limit < 1 or limit > 100:
+        raise _bad(f"limit {limit} is out of range.", "Use 1 to 100 groups.")
+    dims = _dims_of(scope, [group_by] if group_by else [], m)
+    d = DIMENSIONS[group_by] if group_by else None
+    where, params = _where(scope, dims)
+    key_sql = d.key if d else f"'{TOTAL_KEY}'"
+    label_sql = (d.display or d.key) if d else "'Total'"
+    sql = f"""
+WITH base AS (
+    SELECT {GRANULARITIES[granularity]} AS period, {key_sql} AS k,
+           any_value({label_sql}) AS l, {_metric_expr(m, dims)} AS v
+    FROM {_source(m, dims)} WHERE {where}
+    GROUP BY 1, 2
+), ranked AS (
+    SELECT k, row_number() OVER (ORDER BY sum(v) DESC NULLS LAST, k NULLS LAST) AS rn
+    FROM base GROUP BY k
+)
+SELECT period, CASE WHEN rn <= {int(limit)} THEN base.k ELSE '{OTHER_KEY}' END AS gk,
+       CASE WHEN rn <= {int(limit)} THEN rn ELSE {int(limit) + 1} END AS grank,
+       bool_or(base.k IS NULL AND rn <= {int(limit)}) AS is_none,
+       any_value(l) AS l, sum(v) AS v
+FROM base JOIN ranked ON ranked.k IS NOT DISTINCT FROM base.k
+GROUP BY 1, 2, 3
+ORDER BY 3, 1"""
+    rows = _run(warehouse, sql, params)
+    period_list = periods(scope.since, scope.until, granularity)
+    index = {p: i for i, p in enumerate(period_list)}
+    groups: dict[str, dict[str, Any]] = {}
+    for period, gk, _rank, is_none, label, raw in rows:
+        if gk == OTHER_KEY:
+            key, shown = OTHER_KEY, "Other"
+        elif is_none:
+            key, shown = NONE_KEY, NONE_LABEL
+        else:
+            key, shown = str(gk), _label(gk, label)
+        g = groups.setdefault(
+            key,
+            {"key": key, "label": shown, "total": Decimal(0), "values": [0] * len(period_list)},
+        )
+        v = raw if raw is not None else 0
+        g["total"] += Decimal(v) if m.unit == "usd" else int(v)
+        g["values"][index[period]] = v
+    total = sum((g["total"] for g in groups.values()), Decimal(0))
+    ordered = list(groups.values())  # SQL ordered them: biggest first, Other last
+    out_groups = []
+    out_series = []
+    for g in ordered:
+        out_groups.append(
+            {
+                "key": g["key"],
+                "label": g["label"],
+                "total": _value(m, g["total"]),
+                "share": float(g["total"] / total) if total else 0.0,
+            }
+        )
+        out_series.append(
+            {
+                "key": g["key"],
+                "label": g["label"],
+                "values": [_value(m, v) for v in g["values"]],
+            }
+        )
+    return {
+        "metric": m.name,
+        "metric_label": m.label,
+        "unit": m.unit,
+        "group_by": group_by,
+        "granularity": granularity,
+        "since": scope.since.isoformat(),
+        "until": scope.until.isoformat(),
+        "filters": {k: list(v) for k, v in scope.filters.items()},
+        "periods": [p.isoformat() for p in period_list],
+        "groups": out_groups,
+        "series": out_series,
+        "total": _value(m, total),
+        "provisional_from": _iso(provisional_from(warehouse, scope, m)),
+        "notes": _notes(dims, m),
+    }
+
+
+def explore_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The explorer's result as CSV rows: one per period × group, zero cells left out."""
+    out = []
+    name = result["metric"]
+    for s in result["series"]:
+        for period, v in zip(result["periods"], s["values"], strict=True):
+            if v in (0, "0") or (isinstance(v, str) and Decimal(v) == 0):
+                continue
+            out.append({"period": period, "key": s["key"], "label": s["label"], name: v})
+    return out
+
+
+def _notes(dims: Sequence[Dimension], m: Metric) -> list[str]:
+    notes = []
+    names = {d.name for d in dims}
+    if names & {"workspace", "api_key"}:
+        notes.append("Enterprise spend has no workspace or API key; it shows as (none).")
+    if "user" in names:
+        notes.append("Console spend is reported per API key, not per user; it shows as (none).")
+    if names & {"inference_geo", "speed"} or ("product" in names and m.mart == MART_SPEND):
+        notes.append(
+            "Product, geo and speed come from the analytics API's second grain; days before "
+            "it (legacy reports) may show them as (none)."
+        )
+    return notes
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def provisional_from(warehouse: Warehouse, scope: Scope, m: Metric | None = None) -> date | None:
+    """The first day in the scope holding provisional (not yet final) rows."""
+    mart = m.mart if m else MART_SPEND
+    rows = _run(
+        warehouse,
+        f"SELECT min(day) FROM {S}.{mart} WHERE is_provisional AND day >= ? AND day < ?",
+        [scope.since, scope.until],
+    )
+    return rows[0][0] if rows and rows[0][0] else None
+
+
+def dimension_values(
+    warehouse: Warehouse, name: str, metric_name: str, scope: Scope, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The values a dimension takes in the scope (for filter pickers), biggest first."""
+    m = metric(metric_name)
+    d = dimension(name, m)
+    dims = _dims_of(scope, [name], m)
+    where, params = _where(scope, dims)
+    rows = _run(
+        warehouse,
+        f"""SELECT {d.key} AS k, any_value({d.display or d.key}), {_metric_expr(m, dims)} AS v
+        FROM {_source(m, dims)} WHERE {where} GROUP BY 1 ORDER BY 3 DESC NULLS LAST, 1
+        LIMIT {int(limit)}""",
+        params,
+    )
+    return [
+        {"key": _key(k), "label": _label(k, label), "total": _value(m, v)} for k, label, v in rows
+    ]
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _prev_month(d: date) -> date:
+    return (d.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
+    """Month to date against the same days of last month, the trend, top spenders, movers."""
+    m = METRICS["cost"]
+    first = _month_start(as_of)
+    end = as_of + timedelta(days=1)
+    prev = _prev_month(first)
+    days_in = (end - first).days
+    prev_end = min(prev + timedelta(days=days_in), first)
+    trend_since = end - timedelta(days=60)
+    mover_since = end - timedelta(days=14)
+    mover_mid = end - timedelta(days=7)
+    canonical = _grain_condition([])
+    sums = _run(
+        warehouse,
+        f"""SELECT
+            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?),
+            sum(list_cost) FILTER (WHERE day >= ? AND day < ?),
+            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?),
+            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?)
+        FROM {S}.{MART_SPEND} WHERE day >= ? AND day < ? AND {canonical}""",
+        [first, end, first, end, prev, prev_end, prev, first, prev, end],
+    )[0]
+    mtd, mtd_list, last_same, last_full = (Decimal(v or 0) for v in sums)
+    month_days = (_next_month(first) - first).days
+    forecast = mtd / days_in * month_days if days_in else Decimal(0)
+    trend_rows = _run(
+        warehouse,
+        f"""SELECT day, sum(billed_cost), bool_or(is_provisional) FROM {S}.{MART_SPEND}
+        WHERE day >= ? AND day < ? AND {canonical} GROUP BY 1 ORDER BY 1""",
+        [trend_since, end],
+    )
+    by_day = {r[0]: (r[1], r[2]) for r in trend_rows}
+    trend = []
+    for i in range((end - trend_since).days):
+        day = trend_since + timedelta(days=i)
+        v, prov = by_day.get(day, (None, False))
+        trend.append({"day": day.isoformat(), "cost": _value(m, v), "provisional": bool(prov)})
+    tops: dict[str, list[dict[str, Any]]] = {}
+    movers: list[dict[str, Any]] = []
+    for name in ("workspace", "api_key", "user", "model"):
+        d = DIMENSIONS[name]
+        rows = _run(
+            warehouse,
+            f"""SELECT {d.key} AS k, any_value({d.display or d.key}),
+                sum(billed_cost) FILTER (WHERE day >= ?) AS mtd,
+                sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS cur,
+                sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS prev
+            FROM {S}.{MART_SPEND}
+            WHERE day >= ? AND day < ? AND {canonical} AND {d.key} IS NOT NULL
+            GROUP BY 1""",
+            [first, mover_mid, end, mover_since, mover_mid, min(first, mover_since), end],
+        )
+        ranked = sorted((r for r in rows if r[2]), key=lambda r: (-Decimal(r[2]), str(r[0])))[:top]
+        tops[name] = [
+            {
+                "key": _key(k),
+                "label": _label(k, label),
+                "cost": _value(m, v),
+                "share": float(Decimal(v) / mtd) if mtd else 0.0,
+            }
+            for k, label, v, _c, _p in ranked
+        ]
+        for k, label, _v, cur, prv in rows:
+            delta = Decimal(cur or 0) - Decimal(prv or 0)
+            if delta:
+                movers.append(
+                    {
+                        "dimension": name,
+                        "key": _key(k),
+                        "label": _label(k, label),
+                        "current": _value(m, cur),
+                        "previous": _value(m, prv),
+                        "delta": money(delta),
+                        "_abs": abs(delta),
+                    }
+                )
+    movers.sort(key=lambda x: (-x["_abs"], x["dimension"], x["key"]))
+    for mv in movers:
+        del mv["_abs"]
+    return {
+        "as_of": as_of.isoformat(),
+        "month": f"{first:%Y-%m}",
+        "month_to_date": {
+            "since": first.isoformat(),
+            "until": end.isoformat(),
+            "cost": money(mtd),
+            "list_cost": money(mtd_list),
+        },
+        "last_month": {
+            "since": prev.isoformat(),
+            "until": prev_end.isoformat(),
+            "cost": money(last_same),
+            "full_month_cost": money(last_full),
+        },
+        "change": float((mtd - last_same) / last_same) if last_same else None,
+        "forecast": money(forecast.quantize(Decimal("0.01"))),
+        "trend": trend,
+        "top": tops,
+        "movers": movers[:8],
+        "freshness": freshness(warehouse, as_of),
+    }
+
+
+# -- freshness and connections ------------------------------------------------------------------
+
+
+def freshness(warehouse: Warehouse, today: date) -> dict[str, Any]:
+    """How complete the data is: per connection and overall, with a sentence for a banner."""
+    from .health import connection_health
+
+    health = connection_health(warehouse, count_rows=False)
+    kinds = dict(
+        _run(
+            warehouse,
+            f"SELECT connection_label, connection_kind FROM {S}.connections WHERE state = 'active'",
+            [],
+        )
+    )
+    prov = dict(
+        _run(
+            warehouse,
+            f"""SELECT connection_label, min(day) FROM {S}.{MART_SPEND}
+            WHERE is_provisional AND day >= ? GROUP BY 1""",
+            [today - timedelta(days=62)],
+        )
+    )
+    conns = []
+    for label in sorted(kinds):
+        h = health.get(label, {})
+        through = h.get("complete_through")
+        conns.append(
+            {
+                "label": label,
+                "kind": kinds[label],
+                "health": h.get("state", "never synced"),
+                "last_success": _ts(h.get("last_success")),
+                "complete_through": _iso(_as_date(through)),
+                "provisional_from": _iso(prov.get(label)),
+            }
+        )
+    throughs = [c["complete_through"] for c in conns]
+    complete = min(throughs) if throughs and all(throughs) else None
+    provs = [c["provisional_from"] for c in conns if c["provisional_from"]]
+    p_from = min(provs) if provs else None
+    if not conns:
+        message = "No connections yet: connect an organization to see its spend."
+    elif complete is None:
+        message = "Some connections have not finished their first sync; totals are partial."
+    else:
+        message = f"Data complete through {_human(complete)}"
+        if p_from:
+            message += f"; days from {_human(p_from)} are provisional and may still change."
+        else:
+            message += "."
+    return {
+        "complete_through": complete,
+        "provisional_from": p_from,
+        "message": message,
+        "connections": conns,
+    }
+
+
+def _as_date(v: Any) -> date | None:
+    if v is None:
+        return None
+    if hasattr(v, "date") and callable(v.date):
+        return v.date()  # type: ignore[no-any-return]
+    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+
+
+def _ts(v: Any) -> str | None:
+    return v.isoformat() if v is not None and hasattr(v, "isoformat") else None
+
+
+def _human(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.day} {d:%b %Y}"

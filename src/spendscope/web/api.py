@@ -1,0 +1,395 @@
+"""The REST API under /api/v1: everything the pages show, and nothing they don't.
+
+Each endpoint parses its parameters, calls one named query (`analytics.queries`,
+`analytics.activity`) or operation (`operations`), and returns JSON. Filters are parameters,
+never SQL; no response carries a key or any other secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ..analytics import activity, queries
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .app import AppState
+
+
+class JSON(Response):
+    """JSON through orjson (dates, decimals as text): fast on large payloads."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str)
+
+
+router = APIRouter(prefix="/api/v1", default_response_class=JSON)
+
+
+def _state(request: Request) -> AppState:
+    return request.app.state.spendscope  # type: ignore[no-any-return]
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"'{value}' is not a date for {name}.", "Use YYYY-MM-DD.") from None
+
+
+def _scope(
+    state: AppState,
+    since: str | None,
+    until: str | None,
+    filters: list[str] | None = None,
+    days: int = 30,
+) -> queries.Scope:
+    today = state.today()
+    end = _day(until, "until") or today + timedelta(days=1)
+    start = _day(since, "since") or end - timedelta(days=days)
+    if (end - start).days > 3700:
+        raise ConfigError("The range is longer than ten years.", "Pick a shorter range.")
+    return queries.Scope(start, end, queries.parse_filters(filters or []))
+
+
+Since = Annotated[str | None, Query(description="First day (YYYY-MM-DD, UTC).")]
+Until = Annotated[str | None, Query(description="Day to stop before (YYYY-MM-DD, exclusive).")]
+Filters = Annotated[
+    list[str] | None,
+    Query(
+        description="`dimension:value`, repeatable: values of one dimension are ORed, "
+        "dimensions ANDed. `__none__` matches a missing value."
+    ),
+]
+Granularity = Annotated[Literal["day", "week", "month"], Query(description="Time bucket.")]
+
+
+# -- meta and freshness -------------------------------------------------------------------------
+
+
+@router.get("/meta", summary="Dimensions, metrics, connections and settings the pages need")
+def meta(request: Request) -> Any:
+    from .. import __version__
+
+    st = _state(request)
+    return {
+        "version": __version__,
+        "today": st.today().isoformat(),
+        "dimensions": [{"name": d.name, "label": d.label} for d in queries.DIMENSIONS.values()],
+        "metrics": [
+            {"name": m.name, "label": m.label, "unit": m.unit} for m in queries.METRICS.values()
+        ],
+        "granularities": list(queries.GRANULARITIES),
+        "connections": [{"label": c.label, "kind": c.kind} for c in st.store().list()],
+        "default_base_url": st.settings.base_url,
+        "sync": {"scheduled": st.sync.scheduled, "every_hours": st.settings.refresh_hours},
+    }
+
+
+@router.get("/freshness", summary="How complete the data is, per connection and overall")
+def freshness(request: Request) -> Any:
+    st = _state(request)
+    return queries.freshness(st.warehouse, st.today())
+
+
+# -- spend and usage ----------------------------------------------------------------------------
+
+
+@router.get("/overview", summary="Month to date, trend, top spenders, movers, freshness")
+def overview(
+    request: Request,
+    as_of: Annotated[str | None, Query(description="The day to report as of (default today).")] = (
+        None
+    ),
+) -> Any:
+    st = _state(request)
+    return queries.overview(st.warehouse, _day(as_of, "as_of") or st.today())
+
+
+def _explore(
+    request: Request,
+    metric: str,
+    group_by: str | None,
+    granularity: str,
+    since: str | None,
+    until: str | None,
+    filter: list[str] | None,
+    limit: int,
+) -> dict[str, Any]:
+    st = _state(request)
+    scope = _scope(st, since, until, filter)
+    return queries.explore(
+        st.warehouse, metric, scope, group_by or None, granularity=granularity, limit=limit
+    )
+
+
+Metric = Annotated[str, Query(description="A metric name (see /meta).")]
+GroupBy = Annotated[str | None, Query(description="A dimension name, or empty for none.")]
+Limit = Annotated[int, Query(ge=1, le=100, description="Groups shown; the rest are 'Other'.")]
+
+
+@router.get("/explore", summary="A metric over time, split by one dimension")
+def explore(
+    request: Request,
+    metric: Metric = "cost",
+    group_by: GroupBy = None,
+    granularity: Granularity = "day",
+    since: Since = None,
+    until: Until = None,
+    filter: Filters = None,
+    limit: Limit = 10,
+) -> Any:
+    return _explore(request, metric, group_by, granularity, since, until, filter, limit)
+
+
+@router.get(
+    "/explore.csv",
+    summary="The explorer's result as CSV (period, key, label, value)",
+    response_class=Response,
+)
+def explore_csv(
+    request: Request,
+    metric: Metric = "cost",
+    group_by: GroupBy = None,
+    granularity: Granularity = "day",
+    since: Since = None,
+    until: Until = None,
+    filter: Filters = None,
+    limit: Limit = 10,
+) -> Response:
+    result = _explore(request, metric, group_by, granularity, since, until, filter, limit)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["period", "key", "label", result["metric"]])
+    for row in queries.explore_rows(result):
+        writer.writerow([row["period"], row["key"], row["label"], row[result["metric"]]])
+    name = f"spendscope-{result['metric']}-by-{result['group_by'] or 'total'}.csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/dimensions/{name}/values", summary="The values a dimension takes (filter pickers)")
+def dimension_values(
+    request: Request,
+    name: str,
+    metric: Metric = "cost",
+    since: Since = None,
+    until: Until = None,
+) -> Any:
+    st = _state(request)
+    scope = _scope(st, since, until, days=90)
+    return {
+        "dimension": name,
+        "values": queries.dimension_values(st.warehouse, name, metric, scope),
+    }
+
+
+# -- Claude Code and engagement -----------------------------------------------------------------
+
+
+@router.get("/claude-code", summary="Claude Code activity, in total, over time and by user")
+def claude_code(
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    granularity: Granularity = "day",
+    connection: Annotated[str | None, Query(description="Only this connection.")] = None,
+) -> Any:
+    st = _state(request)
+    return activity.claude_code(
+        st.warehouse, _scope(st, since, until), granularity, connection or None
+    )
+
+
+@router.get("/engagement", summary="Enterprise engagement: active users, adoption, skills, …")
+def engagement(
+    request: Request,
+    since: Since = None,
+    until: Until = None,
+    connection: Annotated[str | None, Query(description="Only this connection.")] = None,
+) -> Any:
+    st = _state(request)
+    return activity.engagement(st.warehouse, _scope(st, since, until), connection or None)
+
+
+# -- connections and sync -----------------------------------------------------------------------
+
+
+def _connection_out(c: Any, h: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": c.label,
+        "kind": c.kind,
+        "organization_id": c.organization_id,
+        "organization_name": c.organization_name,
+        "state": c.state,
+        "health": h.get("state", "never synced"),
+        "created_at": c.created_at.isoformat(),
+        "last_success": h.get("last_success"),
+        "last_error": h.get("last_error"),
+        "last_error_at": h.get("last_error_at"),
+        "complete_through": h.get("complete_through"),
+        "rows": h.get("rows", 0),
+    }
+
+
+@router.get("/connections", summary="Connections with their health (never any key material)")
+def list_connections(request: Request) -> Any:
+    from ..analytics.health import connection_health
+
+    st = _state(request)
+    health = connection_health(st.warehouse)
+    return {"connections": [_connection_out(c, health.get(c.label, {})) for c in st.store().list()]}
+
+
+class ConnectIn(BaseModel):
+    kind: Literal["console", "enterprise"] = Field(description="The kind of organization.")
+    label: str = Field(description="A short name for the connection.", max_length=64)
+    key: str = Field(description="The Admin API key (console) or analytics key (enterprise).")
+    base_url: str | None = Field(default=None, description="API base URL (default Anthropic's).")
+    api: Literal["auto", "analytics", "legacy"] | None = Field(
+        default=None, description="Which Console API to read (default: the setting)."
+    )
+
+    def __repr__(self) -> str:  # the key never shows in a log or a traceback
+        return f"ConnectIn(kind={self.kind!r}, label={self.label!r})"
+
+    __str__ = __repr__
+
+
+@router.post(
+    "/connections",
+    status_code=201,
+    summary="Connect an organization (the key is tested first; nothing is saved if it fails)",
+)
+def create_connection(request: Request, body: ConnectIn) -> Any:
+    from ..operations import connect
+
+    st = _state(request)
+    done = connect(
+        st.settings,
+        st.store(),
+        body.kind,
+        body.label.strip(),
+        body.key,
+        base_url=(body.base_url or "").strip() or None,
+        api=body.api,
+        now=st.now(),
+    )
+    org = done.organization
+    return JSON(
+        {
+            "connection": _connection_out(done.connection, {}),
+            "message": f"Connected {done.connection.label}: {org.name or org.id} ({org.id}).",
+        },
+        status_code=201,
+    )
+
+
+@router.post("/connections/{label}/test", summary="Test a connection's key against the API")
+def test_connection(request: Request, label: str) -> Any:
+    from ..errors import SpendscopeError
+    from ..operations import check_connection
+
+    st = _state(request)
+    st.store().get(label)
+    try:
+        done = check_connection(st.settings, st.store(), label, now=st.now())
+    except SpendscopeError as exc:
+        return {"ok": False, "error": error_body(exc)}
+    org = done.organization
+    return {"ok": True, "message": f"{label} reaches {org.name or org.id} ({org.id})."}
+
+
+@router.delete("/connections/{label}", summary="Delete a connection (history kept unless purge)")
+def delete_connection(
+    request: Request,
+    label: str,
+    purge: Annotated[bool, Query(description="Also delete its data.")] = False,
+) -> Any:
+    from ..operations import delete_connection as do_delete
+
+    st = _state(request)
+    if st.sync.running:
+        return JSON(
+            error_body(
+                ConfigError("A sync is running.", "Try again when it has finished."), "busy"
+            ),
+            status_code=409,
+        )
+    removed = do_delete(st.settings, st.store(), label, purge=purge, warehouse=st.warehouse)
+    return {"deleted": label, "purged": purge, "rows_removed": removed}
+
+
+@router.get("/connections/{label}/events", summary="A connection's event log, newest first")
+def connection_events(
+    request: Request,
+    label: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    from ..analytics.health import recent_events
+
+    st = _state(request)
+    known = {c.label for c in st.store().list(include_deleted=True)}
+    if label not in known:
+        raise ConfigError(f"No connection named '{label}'.", "See GET /api/v1/connections.")
+    events = recent_events(st.warehouse, label, limit)
+    for e in events:
+        if isinstance(e.get("detail"), str):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                e["detail"] = orjson.loads(e["detail"])
+    return {"events": events}
+
+
+class SyncIn(BaseModel):
+    connection: str | None = Field(default=None, description="Only this connection.")
+
+
+@router.post("/sync", status_code=202, summary="Sync now (every connection, or one)")
+def start_sync(request: Request, body: Annotated[SyncIn | None, Body()] = None) -> Any:
+    from .sync_service import SyncBusy
+
+    st = _state(request)
+    label = body.connection if body else None
+    if label:
+        st.store().get(label)
+    try:
+        status = st.sync.start([label] if label else None)
+    except SyncBusy:
+        return JSON(
+            error_body(ConfigError("A sync is already running.", "Wait for it to finish."), "busy"),
+            status_code=409,
+        )
+    return JSON({"sync": status}, status_code=202)
+
+
+@router.get("/sync", summary="The state of the current or last sync, and the schedule")
+def sync_status(request: Request) -> Any:
+    return _state(request).sync.status()
+
+
+def error_body(exc: Exception, code: str | None = None) -> dict[str, Any]:
+    from ..errors import SpendscopeError, redact
+
+    if isinstance(exc, SpendscopeError):
+        message, hint = exc.message, exc.hint
+        code = code or getattr(exc, "reason", None) or type(exc).__name__
+    else:
+        message, hint = redact(str(exc)), None
+        code = code or "error"
+    return {"error": {"code": str(code), "message": message, "hint": hint}}

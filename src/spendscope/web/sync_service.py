@@ -1,0 +1,166 @@
+"""Syncs inside `spendscope serve`: on demand ("sync now") and every `refresh_hours`.
+
+DuckDB lets one process write a database file, so while the dashboard runs, its process is the
+one that syncs: a single background thread runs one sync at a time on the app's warehouse, and
+the API reports its state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..warehouse.store import Warehouse
+
+log = logging.getLogger("spendscope.serve")
+
+
+class SyncBusy(Exception):
+    pass
+
+
+class SyncService:
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        *,
+        scheduled: bool,
+        now: Callable[[], datetime] | None = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.scheduled = scheduled and settings.refresh_hours > 0
+        self._now = now or (lambda: datetime.now(UTC))
+        self._client_options = client_options
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._scheduler: threading.Thread | None = None
+        self.running = False
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.next_run_at: datetime | None = None
+        self.results: list[dict[str, Any]] = []
+        self.error: str | None = None
+        self.labels: list[str] = []
+
+    # -- state ---------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
+        return {
+            "running": self.running,
+            "connections": list(self.labels),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "next_run_at": iso(self.next_run_at) if self.scheduled else None,
+            "scheduled": self.scheduled,
+            "every_hours": self.settings.refresh_hours,
+            "results": list(self.results),
+            "error": self.error,
+        }
+
+    # -- running -------------------------------------------------------------------------------
+    def start(self, labels: Sequence[str] | None = None) -> dict[str, Any]:
+        """Start a sync in the background; `SyncBusy` if one is running."""
+        with self._lock:
+            if self.running:
+                raise SyncBusy
+            self.running = True
+            self.labels = list(labels or [])
+            self.started_at = self._now()
+            self.finished_at = None
+            self.error = None
+            self._thread = threading.Thread(
+                target=self._run, args=(list(labels or []),), name="serve-sync", daemon=True
+            )
+            self._thread.start()
+        return self.status()
+
+    def wait(self, timeout: float | None = None) -> None:
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+
+    def _run(self, labels: list[str]) -> None:
+        from ..connections import ConnectionStore
+        from ..sync import run_sync
+
+        try:
+            store = ConnectionStore(self.settings)
+            if not labels and not store.list():
+                self.results = []
+                return
+            reports = run_sync(
+                self.settings,
+                store,
+                self.warehouse,
+                labels=labels or None,
+                now=self._now,
+                client_options=self._client_options,
+            )
+            self.results = [
+                {
+                    "label": r.label,
+                    "rows": r.rows,
+                    "requests": r.requests,
+                    "seconds": round(r.seconds, 1),
+                    "error": r.error,
+                }
+                for r in reports
+            ]
+        except Exception as exc:  # reported through the API, the server keeps running
+            from ..errors import SpendscopeError
+
+            self.error = exc.message if isinstance(exc, SpendscopeError) else repr(exc)
+            log.warning("sync failed: %s", self.error)
+        finally:
+            with self._lock:
+                self.running = False
+                self.finished_at = self._now()
+                if self.scheduled:
+                    self.next_run_at = self.finished_at + timedelta(
+                        hours=self.settings.refresh_hours
+                    )
+
+    # -- the schedule --------------------------------------------------------------------------
+    def start_schedule(self, last_success: datetime | None) -> None:
+        """Sync every `refresh_hours`; at once if the last success is older than that."""
+        if not self.scheduled:
+            return
+        every = timedelta(hours=self.settings.refresh_hours)
+        self.next_run_at = self._now() if last_success is None else last_success + every
+        self._scheduler = threading.Thread(target=self._loop, name="serve-schedule", daemon=True)
+        self._scheduler.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            due = self.next_run_at
+            if due is not None and self._now() >= due and not self.running:
+                with contextlib.suppress(SyncBusy):
+                    self.start()
+                self.wait()
+            self._stop.wait(timeout=min(30.0, self._seconds_until(due)))
+
+    def _seconds_until(self, due: datetime | None) -> float:
+        if due is None:
+            return 30.0
+        return max(1.0, (due - self._now()).total_seconds())
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        if self._scheduler is not None:
+            self._scheduler.join(max(0.0, deadline - time.monotonic()))
+        self.wait(max(0.0, deadline - time.monotonic()))
