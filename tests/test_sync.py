@@ -509,7 +509,7 @@ def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api], tmp_p
         assert secret.encode() not in (tmp_path / "connections.json").read_bytes()
     r = _cli(tmp_path, "report", "--by", "nonsense")
     assert r.returncode == 1
-    assert "cannot group" in r.stderr.lower()
+    assert "unknown dimension" in r.stderr.lower()
     r = _cli(tmp_path, "sync", "--since", "2026-13-01")
     assert r.returncode != 0
     r = _cli(tmp_path, "connections", "delete", "acme-console", "--purge")

@@ -449,6 +449,12 @@ def status(n_events: int, fmt: str, home: str | None) -> None:
 @click.option("--since", callback=_date, help="First day (YYYY-MM-DD).")
 @click.option("--until", callback=_date, help="Day to stop before (YYYY-MM-DD, exclusive).")
 @click.option("--connection", default=None, help="Only this connection.")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    help="dimension:value (repeatable; values of one dimension are ORed, dimensions ANDed).",
+)
 @click.option("--limit", type=int, default=None, help="At most this many rows.")
 @format_options
 @home_option
@@ -459,13 +465,14 @@ def report(
     since: date | None,
     until: date | None,
     connection: str | None,
+    filters: tuple[str, ...],
     limit: int | None,
     fmt: str,
     home: str | None,
 ) -> None:
-    """Totals from the warehouse, grouped by any dimensions (double-booked spend counted once)."""
-    from .analytics.report import ReportQuery
-    from .analytics.report import report as run_report
+    """Totals from the warehouse, grouped by any dimensions (double-booked spend counted once):
+    the same queries as the dashboard and the REST API."""
+    from .analytics.queries import Scope, parse_filters, totals
     from .errors import ConfigError
     from .output import render
     from .warehouse.store import Warehouse
@@ -473,15 +480,13 @@ def report(
     settings = _settings(home)
     if not settings.warehouse_path.exists():
         raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    chosen = parse_filters([*filters, *([f"connection:{connection}"] if connection else [])])
+    scope = Scope(since or date(2000, 1, 1), until or date(2100, 1, 1), chosen)
     wh = Warehouse(settings)
     try:
-        dims = tuple(d.strip() for d in by.split(",") if d.strip())
-        cols, rows = run_report(
-            wh,
-            ReportQuery(
-                by=dims, metric=metric, since=since, until=until, connection=connection, limit=limit
-            ),
-        )
+        wh.initialize()
+        cols, rows = totals(wh, metric, scope, dims, limit)
     finally:
         wh.close()
     click.echo(render(rows, cols, fmt))

@@ -32,13 +32,23 @@ def _default_demo_home() -> Path:
     "--days", default=90, show_default=True, help="Days of history to backfill for the demo."
 )
 @click.option("--fresh", is_flag=True, help="Start from an empty demo warehouse.")
+@click.option(
+    "--dashboard-port",
+    default=8000,
+    show_default=True,
+    help="Port of the dashboard (the next free one if taken).",
+)
+@click.option("--no-serve", is_flag=True, help="Stop after the summary (no dashboard).")
 @friendly
-def demo(home: str | None, port: int, days: int, fresh: bool) -> None:
+def demo(
+    home: str | None, port: int, days: int, fresh: bool, dashboard_port: int, no_serve: bool
+) -> None:
     """A first look with no Anthropic account: start the simulator, connect its Console and
-    Enterprise organizations, backfill, and print a month-to-date summary."""
+    Enterprise organizations, backfill, print a month-to-date summary, and serve the dashboard
+    on the demo data (Ctrl-C stops everything)."""
     import shutil
 
-    from .analytics.report import ReportQuery, report
+    from .cli_serve import run_dashboard
     from .config import load_settings
     from .connections import ConnectionStore
     from .output import render
@@ -104,13 +114,41 @@ def demo(home: str | None, port: int, days: int, fresh: bool) -> None:
             )
         today = datetime.now(UTC).date()
         first = today.replace(day=1)
-        _summary(wh, first, today + timedelta(days=1), report, ReportQuery, render)
-        wh.close()
-    click.echo(f"\nwarehouse: {settings.warehouse_path}", err=True)
-    click.echo(f"explore:   spendscope report --home {root} --by product,model", err=True)
+        _summary(wh, first, today + timedelta(days=1), render)
+        click.echo(f"\nwarehouse: {settings.warehouse_path}", err=True)
+        click.echo(f"explore:   spendscope report --home {root} --by product,model", err=True)
+        if no_serve:
+            wh.close()
+            return
+        try:
+            # The simulator keeps running, so "Sync now" on the Connections page works.
+            run_dashboard(
+                settings,
+                "127.0.0.1",
+                _free_port(dashboard_port),
+                scheduled_sync=False,
+                warehouse=wh,
+            )
+        finally:
+            wh.close()
 
 
-def _summary(wh: Any, first: date, end: date, report: Any, query: Any, render: Any) -> None:
+def _free_port(preferred: int) -> int:
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise click.ClickException("no free port for the dashboard")
+
+
+def _summary(wh: Any, first: date, end: date, render: Any) -> None:
+    from .analytics.queries import Scope, totals
+
     click.echo(f"\nMonth to date ({first:%B %Y}, double-booked spend counted once)\n")
     for by, title, conn in (
         (("connection",), "By connection", None),
@@ -120,9 +158,8 @@ def _summary(wh: Any, first: date, end: date, report: Any, query: Any, render: A
         (("user",), "Top users (Enterprise)", "acme-enterprise"),
         (("product",), "By product (Enterprise)", "acme-enterprise"),
     ):
-        cols, rows = report(
-            wh, query(by=by, metric="cost", since=first, until=end, limit=5, connection=conn)
-        )
+        filters = {"connection": [conn]} if conn else {}
+        cols, rows = totals(wh, "cost", Scope(first, end, filters), list(by), limit=5)
         click.echo(title)
         click.echo(render(rows, cols))
         click.echo("")

@@ -132,6 +132,32 @@ def schema_markdown() -> str:
     for view, cols in VIEW_DOCS.items():
         out += ["", f"### `{view}`", "", "| Column | Type | Meaning |", "|---|---|---|"]
         out += [f"| `{n}` | {t} | {d} |" for n, t, d in cols]
+    out += [
+        "",
+        "## Marts (what the dashboard, the REST API and `report` read)",
+        "",
+        "`mart_spend` and `mart_usage` are tables rebuilt from the views' definitions after "
+        "every sync and connection deletion (nothing else writes them), sorted by day so a "
+        "question over millions of rows reads a plain columnar table. They hold the rows of "
+        "`spend` / `usage` plus each connection kind's alternate grain:",
+        "",
+        "| Column | Meaning |",
+        "|---|---|",
+        "| `grain` | `canonical` (the rows of `spend` / `usage`), `alternate` (the same money "
+        "by actor/product/geo/speed: Console's `analytics_*_actor`, Enterprise's "
+        "`analytics_*_detail`) or `legacy` (pre-analytics reports; counted under both). "
+        "Sum `canonical` + `legacy`, or `alternate` + `legacy`, never all three. |",
+        "| `day` | The UTC day (`charge_period_start` / `period_start` as a date). |",
+        "| `connection_label`, `connection_kind`, `organization_id`, `workspace_id`, "
+        "`workspace_name`, `api_key_id`, `api_key_name`, `user_id`, `user_email`, `product`, "
+        "`model`, `service_tier`, `context_window`, `inference_geo`, `speed`, `provider`, "
+        "`billing_account`, `project`, `service`, `sku`, `resource`, `is_provisional` | As in "
+        "`spend` (`mart_usage` derives the FinOps columns the same way). |",
+        "| `cost_type`, `token_type`, `billed_cost`, `list_cost` | `mart_spend` only, as in "
+        "`spend`. |",
+        "| `uncached_input_tokens` … `web_search_requests`, `requests` | `mart_usage` only, as "
+        "in `usage`. |",
+    ]
     out += ["", "## Tables", ""]
     for kind, title in (
         ("fact", "Usage and cost (loaded by day, revisable)"),
