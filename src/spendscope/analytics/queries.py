@@ -278,7 +278,7 @@ def _run(warehouse: Warehouse, sql: str, params: Sequence[Any]) -> list[tuple[An
 def _value(m: Metric, v: Any) -> Any:
     """A metric's value for the outside: exact decimal text for money, an int for counts."""
     if v is None:
-        return "0" if m.unit == "usd" else 0
+        return money(0) if m.unit == "usd" else 0
     if m.unit == "usd":
         return money(v)
     return int(v)
