@@ -22,6 +22,8 @@ from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
+from spendscope.warehouse.marts import refresh_marts
+from spendscope.warehouse.store import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOKENS = (
@@ -206,6 +208,50 @@ def test_refresh_picks_up_revisions_and_logs_them(
     assert sample
     assert sample[0][0] != sample[0][1]
     assert_exact(api, settings, now=later)
+    assert_marts_match_views(settings)
+
+
+def assert_marts_match_views(settings: Settings) -> None:
+    """The marts (refreshed incrementally) hold exactly what the views hold, under either grain,
+    and exactly what a full rebuild gives."""
+    views = {
+        "spend": query(
+            settings,
+            "SELECT connection_label, CAST(charge_period_start AS DATE), sum(billed_cost) "
+            "FROM spendscope.spend GROUP BY ALL",
+        ),
+        "usage": query(
+            settings,
+            "SELECT connection_label, CAST(period_start AS DATE), sum(output_tokens) "
+            "FROM spendscope.usage GROUP BY ALL",
+        ),
+    }
+
+    def marts() -> dict[tuple[str, bool], dict[tuple[str, Any], Any]]:
+        out: dict[tuple[str, bool], dict[tuple[str, Any], Any]] = {}
+        for name, mart, value in (
+            ("spend", "mart_spend", "sum(billed_cost)"),
+            ("usage", "mart_usage", "sum(output_tokens)"),
+        ):
+            for alt in (False, True):
+                rows = query(
+                    settings,
+                    f"SELECT connection_label, day, {value} FROM spendscope.{mart} WHERE grain IN "
+                    + ("('alternate', 'legacy')" if alt else "('canonical', 'legacy')")
+                    + " GROUP BY ALL",
+                )
+                out[(name, alt)] = {(r[0], r[1]): r[2] for r in rows}
+        return out
+
+    incremental = marts()
+    for (name, _alt), got in incremental.items():
+        assert got == {(r[0], r[1]): r[2] for r in views[name]}, name
+    wh = Warehouse(settings)
+    try:
+        assert refresh_marts(wh, full=True) == "full"
+    finally:
+        wh.close()
+    assert marts() == incremental
 
 
 # -- faults, rate limits, kills --

@@ -63,9 +63,10 @@ def test_token_guards_pages_and_api(synced: Any) -> None:
         r = c.get("/api/v1/meta")
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
-        r = c.get("/explorer", follow_redirects=False)
+        r = c.get("/explorer?group_by=model&metric=tokens", follow_redirects=False)
         assert r.status_code == 303
-        assert r.headers["location"].startswith("/login?next=/explorer")
+        # the view survives signing in
+        assert r.headers["location"] == "/login?next=/explorer%3Fgroup_by%3Dmodel%26metric%3Dtokens"
         assert c.get("/api/v1/meta", headers={"authorization": "Bearer nope"}).status_code == 401
         ok = c.get("/api/v1/meta", headers={"authorization": f"Bearer {TOKEN}"})
         assert ok.status_code == 200

@@ -120,7 +120,7 @@ def delete_connection(
         record_connections(wh, store)
         refresh_overlaps(wh)
         create_views(wh)
-        refresh_marts(wh)
+        refresh_marts(wh, full=True)
     finally:
         if warehouse is None:
             wh.close()

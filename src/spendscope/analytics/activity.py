@@ -158,8 +158,10 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
         WHERE {where} GROUP BY 1 ORDER BY 1""",
         *params,
     )
+    span = {"since": scope.since.isoformat(), "until": scope.until.isoformat()}
     if not rows:
         return {
+            **span,
             "available": False,
             "latest": None,
             "series": [],
@@ -196,6 +198,7 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
         *params,
     )
     return {
+        **span,
         "available": True,
         "latest": latest,
         "series": series,

@@ -36,7 +36,7 @@ class Dimension:
     name: str
     label: str
     key: str  # SQL over a mart row: the value filtered and grouped on
-    display: str | None = None  # SQL: what a person reads (defaults to key)
+    names: str | None = None  # table (id, name) giving what a person reads, looked up by key
     spend_only: bool = False
     # Which connection kinds need their alternate grain to answer for this dimension.
     alternate_for: frozenset[str] = frozenset()
@@ -47,25 +47,22 @@ class Dimension:
 _C, _E = "console", "enterprise"
 _BOTH = frozenset({_C, _E})
 
+_PROJECT = "CASE connection_kind WHEN 'console' THEN workspace_id ELSE user_email END"
+_PROVIDER = (
+    "CASE connection_kind WHEN 'console' THEN 'Anthropic (Console)' "
+    "ELSE 'Anthropic (Enterprise)' END"
+)
+_SKU = "COALESCE(product, cost_type) || ' / ' || COALESCE(model, cost_type)"
+
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
         Dimension("connection", "Connection", "connection_label"),
         Dimension("organization", "Organization", "organization_id"),
         Dimension(
-            "workspace",
-            "Workspace",
-            "workspace_id",
-            "COALESCE(workspace_name, workspace_id)",
-            canonical_for=frozenset({_C}),
+            "workspace", "Workspace", "workspace_id", "workspaces", canonical_for=frozenset({_C})
         ),
-        Dimension(
-            "api_key",
-            "API key",
-            "api_key_id",
-            "COALESCE(api_key_name, api_key_id)",
-            canonical_for=frozenset({_C}),
-        ),
+        Dimension("api_key", "API key", "api_key_id", "api_keys", canonical_for=frozenset({_C})),
         Dimension("user", "User", "COALESCE(user_email, user_id)", canonical_for=frozenset({_E})),
         Dimension("product", "Product", "product", alternate_for=frozenset({_C})),
         Dimension("model", "Model", "model"),
@@ -75,14 +72,21 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("speed", "Speed", "speed", alternate_for=_BOTH),
         Dimension("token_type", "Token type", "token_type"),
         Dimension("cost_type", "Cost type", "cost_type", spend_only=True),
-        Dimension("provider", "Provider", "provider"),
-        Dimension("billing_account", "Billing account", "billing_account"),
-        Dimension("project", "Project / account", "project", canonical_for=_BOTH),
-        Dimension("service", "Service", "service", alternate_for=frozenset({_C})),
-        Dimension("sku", "SKU", "sku", canonical_for=_BOTH),
-        Dimension("resource", "Resource", "resource"),
+        Dimension("provider", "Provider", _PROVIDER),
+        Dimension("billing_account", "Billing account", "connection_label"),
+        Dimension("project", "Project / account", _PROJECT, "workspaces", canonical_for=_BOTH),
+        Dimension("service", "Service", "product", alternate_for=frozenset({_C})),
+        Dimension("sku", "SKU", _SKU, canonical_for=_BOTH),
+        Dimension("resource", "Resource", "model"),
     )
 }
+
+
+def _names(d: Dimension | None) -> str:
+    """A relation (id, name) giving a dimension's labels (empty when its keys are readable)."""
+    if d is None or d.names is None:
+        return "(SELECT CAST(NULL AS VARCHAR) AS id, CAST(NULL AS VARCHAR) AS name WHERE FALSE)"
+    return f"(SELECT id, any_value(name) AS name FROM {S}.{d.names} GROUP BY id)"
 
 
 @dataclass(frozen=True)
@@ -315,25 +319,26 @@ def totals(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Totals of a metric grouped by any dimensions (and day/week/month), biggest first."""
     m = metric(metric_name)
-    time_dims = [g for g in group_by if g in GRANULARITIES]
     dims = _dims_of(scope, [g for g in group_by if g not in GRANULARITIES], m)
     where, params = _where(scope, dims)
-    select = []
-    for g in group_by:
-        if g in GRANULARITIES:
-            select.append(f'{GRANULARITIES[g]} AS "{g}"')
+    keys = [GRANULARITIES[g] if g in GRANULARITIES else DIMENSIONS[g].key for g in group_by]
+    inner = [f"{k} AS d{i}" for i, k in enumerate(keys)] + [f"{_metric_expr(m, dims)} AS v"]
+    outer = []
+    joins = []
+    for i, g in enumerate(group_by):
+        d = None if g in GRANULARITIES else DIMENSIONS[g]
+        if d is not None and d.names:
+            joins.append(f"LEFT JOIN {_names(d)} n{i} ON n{i}.id = q.d{i}")
+            outer.append(f'COALESCE(n{i}.name, q.d{i}) AS "{g}"')
         else:
-            d = DIMENSIONS[g]
-            select.append(f'{d.display or d.key} AS "{g}"')
-    sql = (
-        f"SELECT {', '.join([*select, _metric_expr(m, dims)])} "
-        f"FROM {_source(m, dims)} WHERE {where}"
-    )
+            outer.append(f'q.d{i} AS "{g}"')
+    sql = f"SELECT {', '.join(inner)} FROM {_source(m, dims)} WHERE {where}"
     if group_by:
-        n = len(group_by)
-        sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(n))
-        order = [f"{i + 1}" for i, g in enumerate(group_by) if g in time_dims]
-        sql += " ORDER BY " + ", ".join([*order, f"{n + 1} DESC NULLS LAST"])
+        sql += " GROUP BY ALL"
+    sql = f"SELECT {', '.join([*outer, 'q.v'])} FROM ({sql}) q {' '.join(joins)}"
+    if group_by:
+        order = [f"q.d{i}" for i, g in enumerate(group_by) if g in GRANULARITIES]
+        sql += " ORDER BY " + ", ".join([*order, "q.v DESC NULLS LAST"])
     if limit:
         sql += f" LIMIT {int(limit)}"
     columns = [*group_by, m.name]
@@ -389,23 +394,24 @@ def explore(
     d = DIMENSIONS[group_by] if group_by else None
     where, params = _where(scope, dims)
     key_sql = d.key if d else f"'{TOTAL_KEY}'"
-    label_sql = (d.display or d.key) if d else "'Total'"
+    lim = int(limit)
     sql = f"""
 WITH base AS (
-    SELECT {GRANULARITIES[granularity]} AS period, {key_sql} AS k,
-           any_value({label_sql}) AS l, {_metric_expr(m, dims)} AS v
+    SELECT {GRANULARITIES[granularity]} AS period, {key_sql} AS k, {_metric_expr(m, dims)} AS v
     FROM {_source(m, dims)} WHERE {where}
     GROUP BY 1, 2
 ), ranked AS (
     SELECT k, row_number() OVER (ORDER BY sum(v) DESC NULLS LAST, k NULLS LAST) AS rn
     FROM base GROUP BY k
+), folded AS (
+    SELECT period, CASE WHEN rn <= {lim} THEN base.k ELSE '{OTHER_KEY}' END AS gk,
+           CASE WHEN rn <= {lim} THEN rn ELSE {lim + 1} END AS grank,
+           bool_or(base.k IS NULL AND rn <= {lim}) AS is_none, sum(v) AS v
+    FROM base JOIN ranked ON ranked.k IS NOT DISTINCT FROM base.k
+    GROUP BY 1, 2, 3
 )
-SELECT period, CASE WHEN rn <= {int(limit)} THEN base.k ELSE '{OTHER_KEY}' END AS gk,
-       CASE WHEN rn <= {int(limit)} THEN rn ELSE {int(limit) + 1} END AS grank,
-       bool_or(base.k IS NULL AND rn <= {int(limit)}) AS is_none,
-       any_value(l) AS l, sum(v) AS v
-FROM base JOIN ranked ON ranked.k IS NOT DISTINCT FROM base.k
-GROUP BY 1, 2, 3
+SELECT f.period, f.gk, f.grank, f.is_none, n.name, f.v
+FROM folded f LEFT JOIN {_names(d)} n ON n.id = f.gk
 ORDER BY 3, 1"""
     rows = _run(warehouse, sql, params)
     period_list = periods(scope.since, scope.until, granularity)
@@ -414,6 +420,8 @@ ORDER BY 3, 1"""
     for period, gk, _rank, is_none, label, raw in rows:
         if gk == OTHER_KEY:
             key, shown = OTHER_KEY, "Other"
+        elif gk == TOTAL_KEY:
+            key, shown = TOTAL_KEY, "Total"
         elif is_none:
             key, shown = NONE_KEY, NONE_LABEL
         else:
@@ -515,9 +523,11 @@ def dimension_values(
     where, params = _where(scope, dims)
     rows = _run(
         warehouse,
-        f"""SELECT {d.key} AS k, any_value({d.display or d.key}), {_metric_expr(m, dims)} AS v
-        FROM {_source(m, dims)} WHERE {where} GROUP BY 1 ORDER BY 3 DESC NULLS LAST, 1
-        LIMIT {int(limit)}""",
+        f"""SELECT q.k, n.name, q.v FROM (
+            SELECT {d.key} AS k, {_metric_expr(m, dims)} AS v
+            FROM {_source(m, dims)} WHERE {where} GROUP BY 1
+        ) q LEFT JOIN {_names(d)} n ON n.id = q.k
+        ORDER BY 3 DESC NULLS LAST, 1 LIMIT {int(limit)}""",
         params,
     )
     return [
@@ -583,13 +593,15 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
         d = DIMENSIONS[name]
         rows = _run(
             warehouse,
-            f"""SELECT {d.key} AS k, any_value({d.display or d.key}),
-                sum(billed_cost) FILTER (WHERE day >= ?) AS mtd,
-                sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS cur,
-                sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS prev
-            FROM {S}.{MART_SPEND}
-            WHERE day >= ? AND day < ? AND {canonical} AND {d.key} IS NOT NULL
-            GROUP BY 1""",
+            f"""SELECT q.k, n.name, q.mtd, q.cur, q.prev FROM (
+                SELECT {d.key} AS k,
+                    sum(billed_cost) FILTER (WHERE day >= ?) AS mtd,
+                    sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS cur,
+                    sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS prev
+                FROM {S}.{MART_SPEND}
+                WHERE day >= ? AND day < ? AND {canonical} AND {d.key} IS NOT NULL
+                GROUP BY 1
+            ) q LEFT JOIN {_names(d)} n ON n.id = q.k""",
             [first, mover_mid, end, mover_since, mover_mid, min(first, mover_since), end],
         )
         ranked = sorted((r for r in rows if r[2]), key=lambda r: (-Decimal(r[2]), str(r[0])))[:top]

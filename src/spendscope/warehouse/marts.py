@@ -1,10 +1,10 @@
-"""The analytics marts: `mart_spend` and `mart_usage`, flat tables the dashboard reads.
+"""The analytics marts: `mart_spend` and `mart_usage`, the flat tables the dashboard reads.
 
 They hold what the `spend` and `usage` views hold — the same rows, the same double-booking rule
-— plus the *alternate grain* of each connection kind, materialized and sorted by day so that a
-query over ten million rows reads a plain columnar table instead of re-running the views' joins.
-They are rebuilt from the views' definitions after every sync (and when a connection is deleted);
-nothing else writes them.
+— plus the *alternate grain* of each connection kind, materialized so that a question over ten
+million rows reads a plain columnar table instead of re-running the views' joins. Only ids and
+values are kept: names (workspaces, API keys) and the FinOps columns are derived when a question
+is asked, so a renamed key shows its new name everywhere.
 
 Each row carries `grain`:
 
@@ -18,15 +18,27 @@ Each row carries `grain`:
   cover, so they count under both choices.
 
 Summing `canonical` + `legacy` rows equals the `spend` / `usage` views exactly; so does
-`alternate` + `legacy` (a test checks both).
+`alternate` + `legacy` (tests check both).
+
+Refreshing is incremental: `mart_state` remembers when the marts were last refreshed; the days
+from the earliest one any row was loaded (or removed) for since then are replaced. A full rebuild
+happens the first time, when the overlap precedence changes, and after a connection is deleted.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from .store import DATASET
-from .views import spend_sql, usage_sql
+from .views import (
+    ALTERNATE_SPEND_SOURCES,
+    ALTERNATE_USAGE_SOURCES,
+    SPEND_SOURCES,
+    USAGE_SOURCES,
+    spend_sql,
+    usage_sql,
+)
 
 if TYPE_CHECKING:
     from .store import Warehouse
@@ -34,86 +46,133 @@ if TYPE_CHECKING:
 S = DATASET
 MART_SPEND = "mart_spend"
 MART_USAGE = "mart_usage"
+MART_STATE = "mart_state"
+# Bumped when the marts' columns change: a warehouse built by another version is rebuilt.
+LAYOUT = 2
 
-# Tables of the alternate grain, by connection kind.
-ALTERNATE_TABLES = {
-    "analytics_cost_actor",
-    "analytics_cost_detail",
-    "analytics_usage_actor",
-    "analytics_usage_detail",
-}
+ALTERNATE_TABLES = {t for t, _, _ in (*ALTERNATE_SPEND_SOURCES, *ALTERNATE_USAGE_SOURCES)}
 CANONICAL_TABLES = {
     "analytics_cost_key",
     "analytics_cost_user",
     "analytics_usage_key",
     "analytics_usage_user",
 }
-
-_GRAIN = f"""CASE WHEN source_table IN ({", ".join(f"'{t}'" for t in sorted(CANONICAL_TABLES))})
-        THEN 'canonical'
-        WHEN source_table IN ({", ".join(f"'{t}'" for t in sorted(ALTERNATE_TABLES))})
-        THEN 'alternate' ELSE 'legacy' END"""
-
-_SPEND_COLUMNS = """connection_label, connection_kind, {grain} AS grain,
-    CAST(charge_period_start AS DATE) AS day, organization_id,
-    workspace_id, workspace_name, api_key_id, api_key_name, user_id, user_email,
-    product, model, service_tier, context_window, inference_geo, speed, cost_type, token_type,
-    provider, billing_account, project, service, sku, resource,
-    billed_cost, list_cost, is_provisional"""
-
-_USAGE_COLUMNS = """u.connection_label, u.connection_kind, {grain} AS grain,
-    CAST(u.period_start AS DATE) AS day, u.organization_id,
-    u.workspace_id, w.name AS workspace_name, u.api_key_id, k.name AS api_key_name,
-    u.user_id, u.user_email, u.product, u.model, u.service_tier, u.context_window,
-    u.inference_geo, u.speed,
-    CASE u.connection_kind WHEN 'console' THEN 'Anthropic (Console)'
-         ELSE 'Anthropic (Enterprise)' END AS provider,
-    u.connection_label AS billing_account,
-    CASE u.connection_kind WHEN 'console' THEN COALESCE(w.name, u.workspace_id)
-         ELSE u.user_email END AS project,
-    u.product AS service,
-    COALESCE(u.product, 'tokens') || ' / ' || COALESCE(u.model, 'tokens') AS sku,
-    u.model AS resource,
-    u.uncached_input_tokens, u.cache_read_input_tokens, u.cache_creation_5m_input_tokens,
-    u.cache_creation_1h_input_tokens, u.output_tokens, u.web_search_requests, u.requests,
-    u.is_provisional"""
+SOURCE_TABLES = sorted({t for t, _, _ in (*SPEND_SOURCES, *USAGE_SOURCES)} | ALTERNATE_TABLES)
 
 
-def mart_statements(existing: set[str], precedence: str) -> list[str]:
-    """SQL that rebuilds both marts from the raw tables present in `existing`."""
-    spend_inner = spend_sql(existing, precedence, alternate=True)
-    usage_inner = usage_sql(existing, precedence, alternate=True)
-    grain_u = _GRAIN.replace("source_table", "u.source_table")
-    return [
-        f"""CREATE OR REPLACE TABLE {S}.{MART_SPEND} AS
-SELECT {_SPEND_COLUMNS.format(grain=_GRAIN)}
-FROM ({spend_inner}) s
-ORDER BY day, connection_label""",
-        f"""CREATE OR REPLACE TABLE {S}.{MART_USAGE} AS
-SELECT {_USAGE_COLUMNS.format(grain=grain_u)}
-FROM ({usage_inner}) u
-LEFT JOIN {S}.workspaces w ON w.connection_label = u.connection_label AND w.id = u.workspace_id
-LEFT JOIN {S}.api_keys k ON k.connection_label = u.connection_label AND k.id = u.api_key_id
-ORDER BY day, u.connection_label""",
+def _in(tables: set[str]) -> str:
+    return ", ".join(f"'{t}'" for t in sorted(tables))
+
+
+_GRAIN = f"""CASE WHEN source_table IN ({_in(CANONICAL_TABLES)}) THEN 'canonical'
+        WHEN source_table IN ({_in(ALTERNATE_TABLES)}) THEN 'alternate'
+        ELSE 'legacy' END"""
+_DIMS = """connection_label, connection_kind, {grain} AS grain, CAST({start} AS DATE) AS day,
+    organization_id, workspace_id, api_key_id, user_id, user_email, product, model,
+    service_tier, context_window, inference_geo, speed"""
+_SPEND_VALUES = "cost_type, token_type, billed_cost, list_cost, is_provisional"
+_USAGE_VALUES = """'tokens' AS cost_type, uncached_input_tokens, cache_read_input_tokens,
+    cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, output_tokens,
+    web_search_requests, requests, is_provisional"""
+
+
+def _selects(existing: set[str], precedence: str) -> dict[str, tuple[str, str]]:
+    """mart -> (SELECT of its rows, the source's start column)."""
+    spend = spend_sql(existing, precedence, alternate=True)
+    usage = usage_sql(existing, precedence, alternate=True)
+    return {
+        MART_SPEND: (
+            f"SELECT {_DIMS.format(grain=_GRAIN, start='charge_period_start')}, "
+            f"{_SPEND_VALUES} FROM ({spend}) s",
+            "charge_period_start",
+        ),
+        MART_USAGE: (
+            f"SELECT {_DIMS.format(grain=_GRAIN, start='period_start')}, {_USAGE_VALUES} "
+            f"FROM ({usage}) u",
+            "period_start",
+        ),
+    }
+
+
+def mart_statements(
+    existing: set[str], precedence: str, since: date | None = None
+) -> list[tuple[str, list[Any]]]:
+    """SQL (with parameters) that rebuilds both marts — all of them, or the days from `since`."""
+    out: list[tuple[str, list[Any]]] = []
+    for mart, (select, start) in _selects(existing, precedence).items():
+        if since is None:
+            out.append((f"CREATE OR REPLACE TABLE {S}.{mart} AS {select}", []))
+        else:
+            out.append((f"DELETE FROM {S}.{mart} WHERE day >= ?", [since]))
+            out.append(
+                (
+                    f"INSERT INTO {S}.{mart} {select} WHERE {start} >= CAST(? AS TIMESTAMPTZ)",
+                    [since],
+                )
+            )
+    return out
+
+
+def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | None:
+    """The first day any source row was loaded or removed for after `watermark`."""
+    parts = [
+        f"SELECT min(bucket_start) AS d FROM {S}.{t} WHERE fetched_at > ?"
+        for t in SOURCE_TABLES
+        if t in existing
     ]
+    params: list[Any] = [watermark] * len(parts)
+    if "corrections" in existing:
+        parts.append(f"SELECT min(bucket_start) FROM {S}.corrections WHERE detected_at > ?")
+        params.append(watermark)
+    if not parts:
+        return None
+    row = cur.execute(f"SELECT min(d) FROM ({' UNION ALL '.join(parts)})", params).fetchone()
+    value = row[0] if row else None
+    if value is None:
+        return None
+    return value.astimezone(UTC).date() if isinstance(value, datetime) else value
 
 
-def refresh_marts(warehouse: Warehouse) -> None:
-    """Rebuild `mart_spend` and `mart_usage` in one transaction (readers see old or new)."""
+def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
+    """Bring `mart_spend` and `mart_usage` up to date in one transaction (readers see the old
+    or the new state, never a mix). Returns what was done: full, days from …, or unchanged."""
     if not warehouse.is_duckdb:
-        return
+        return "unsupported"
     existing = warehouse.existing_tables()
-    statements = mart_statements(existing, warehouse.settings.overlap_precedence)
+    precedence = warehouse.settings.overlap_precedence
+    started = datetime.now(UTC)
     with warehouse.cursor() as cur:
+        state = None
+        if MART_STATE in existing:
+            state = cur.execute(
+                f"SELECT refreshed_at, precedence, layout FROM {S}.{MART_STATE}"
+            ).fetchone()
+        rebuild = (
+            full
+            or state is None
+            or state[1] != precedence
+            or state[2] != LAYOUT
+            or not {MART_SPEND, MART_USAGE} <= existing
+        )
+        since = None if rebuild else _changed_since(cur, existing, state[0])  # type: ignore[index]
+        if not rebuild and since is None:
+            return "unchanged"
         cur.execute("BEGIN TRANSACTION")
         try:
-            for sql in statements:
-                cur.execute(sql)
+            for sql, params in mart_statements(existing, precedence, since):
+                cur.execute(sql, params)
+            cur.execute(
+                f"CREATE OR REPLACE TABLE {S}.{MART_STATE} AS SELECT "
+                "CAST(? AS TIMESTAMPTZ) AS refreshed_at, CAST(? AS VARCHAR) AS precedence, "
+                "CAST(? AS INTEGER) AS layout",
+                [started, precedence, LAYOUT],
+            )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+    return "full" if since is None else f"from {since.isoformat()}"
 
 
 def marts_exist(warehouse: Warehouse) -> bool:
-    return {MART_SPEND, MART_USAGE} <= warehouse.existing_tables()
+    return {MART_SPEND, MART_USAGE, MART_STATE} <= warehouse.existing_tables()

@@ -220,7 +220,8 @@ def create_app(
                     },
                     status_code=401,
                 )
-            return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            target = path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):

@@ -296,7 +296,7 @@
     return valueCell(value, "count");
   }
 
-  function shareCell(frac) {
+  function shareCell(frac, color = null) {
     const pct = Math.max(0, Math.min(1, Number(frac) || 0)) * 100;
     return el(
       "td",
@@ -304,7 +304,7 @@
       el(
         "div",
         { class: "share" },
-        el("div", { class: "share-track" }, el("div", { class: "share-fill", style: { width: `${pct.toFixed(2)}%` } })),
+        el("div", { class: "share-track" }, el("div", { class: "share-fill", style: color ? { width: `${pct.toFixed(2)}%`, background: color } : { width: `${pct.toFixed(2)}%` } })),
         el("span", { class: "share-text num" }, fmtPct(frac)),
       ),
     );
@@ -339,6 +339,23 @@
 
   function validDay(s) {
     return !!parseDay(s);
+  }
+
+  /** Date inputs: a value the user chose, or one filled in from the API's default range
+   *  (data-auto) which is shown but not written to the URL, so "last 30 days" stays rolling. */
+  function setDateInput(input, value) {
+    input.value = value || "";
+    if (value) delete input.dataset.auto;
+    else input.dataset.auto = "1";
+  }
+
+  function fillAutoDate(input, value) {
+    if (input.dataset.auto === "1") input.value = value || "";
+  }
+
+  function dateValue(input) {
+    if (input.dataset.auto === "1") return "";
+    return validDay(input.value) ? input.value : "";
   }
 
   // ------------------------------------------------------------------ colours & charts
@@ -601,6 +618,7 @@
     const items = [];
     for (const c of failing) items.push(el("li", {}, `${c.label}: last sync failed`, c.last_success ? ` (last success ${fmtDateTime(c.last_success)})` : "", " — ", el("a", { href: "/connections" }, "see Connections")));
     for (const c of never) items.push(el("li", {}, `${c.label}: never synced yet`));
+    if (!(fr.connections || []).length) items.push(el("li", {}, el("a", { href: "/connections" }, "Connect an organization")));
     banner.replaceChildren(
       el("span", { class: "banner-icon", "aria-hidden": "true" }, fr.provisional_from ? "◐" : "●"),
       el("div", {}, el("div", { id: "freshness-message" }, fr.message || "No data yet."), items.length ? el("ul", {}, items) : null),
@@ -827,8 +845,8 @@
     $("#group-by").value = st.group_by;
     ensureOption($("#granularity"), st.granularity);
     $("#granularity").value = st.granularity;
-    $("#since").value = st.since;
-    $("#until").value = st.until;
+    setDateInput($("#since"), st.since);
+    setDateInput($("#until"), st.until);
     ensureOption($("#limit"), st.limit);
     $("#limit").value = st.limit;
     $("#show-periods").checked = st.periods;
@@ -840,8 +858,8 @@
       metric: $("#metric").value,
       group_by: $("#group-by").value,
       granularity: $("#granularity").value,
-      since: validDay($("#since").value) ? $("#since").value : "",
-      until: validDay($("#until").value) ? $("#until").value : "",
+      since: dateValue($("#since")),
+      until: dateValue($("#until")),
       limit: $("#limit").value,
       filters: explorer.state.filters.slice(),
       periods: $("#show-periods").checked,
@@ -927,8 +945,8 @@
       if (data.group_by) for (const g of data.groups || []) if (!SPECIAL_KEYS.has(g.key)) explorer.labels.set(`${data.group_by}:${g.key}`, g.label);
       renderChips(st, explorer.meta);
       // show the range the API actually used without pinning it in the URL
-      if (!st.since) $("#since").value = data.since || "";
-      if (!st.until) $("#until").value = data.until || "";
+      fillAutoDate($("#since"), data.since);
+      fillAutoDate($("#until"), data.until);
       renderExplorerSummary(data);
       await renderExplorerChart(data);
       if (seq !== explorer.seq) return;
@@ -1010,6 +1028,7 @@
     const table = $("#explorer-table");
     const groups = orderedGroups(data);
     const periods = st.periods ? data.periods || [] : [];
+    table.classList.toggle("with-periods", periods.length > 0);
     const dimLabel = data.group_by ? dimensionLabel(explorer.meta, data.group_by) : "Group";
     $("#explorer-table-title").textContent = data.group_by ? `By ${dimLabel.toLowerCase()}` : "Total";
     const clickable = !!data.group_by;
@@ -1043,9 +1062,9 @@
             : null,
         },
         el("td", { class: "cell-label group-label", title: g.label }, el("span", { class: "swatch", style: { background: g.color } }), g.label),
-        el("td", { class: "cell-label" }, SPECIAL_KEYS.has(g.key) ? "" : el("code", {}, g.key)),
+        el("td", { class: "cell-label", title: g.key }, SPECIAL_KEYS.has(g.key) || g.key === g.label ? "" : el("code", {}, g.key)),
         valueCell(g.total, data.unit, "group-total"),
-        shareCell(g.share),
+        shareCell(g.share, g.color),
         periods.map((_, i) => valueCell(g.values[i] ?? 0, data.unit)),
       );
     });
@@ -1217,8 +1236,8 @@
       b.addEventListener("click", () => {
         const r = rangePreset(b.dataset.range, meta.today);
         if (!r) return;
-        $("#since").value = r[0];
-        $("#until").value = r[1];
+        setDateInput($("#since"), r[0]);
+        setDateInput($("#until"), r[1]);
         if (b.dataset.range === "12m" && $("#granularity").value === "day") $("#granularity").value = "month";
         onChange();
       });
@@ -1282,7 +1301,7 @@
           { dataset: { label: c.label } },
           el("td", { class: "cell-label" }, el("strong", {}, c.label), c.state && c.state !== "active" ? el("span", { class: "cell-sub" }, c.state) : null),
           el("td", {}, c.kind === "console" ? "Console" : c.kind === "enterprise" ? "Enterprise" : c.kind),
-          labelCell(c.organization_name || "—", c.organization_id),
+          labelCell(c.organization_name || "—", c.organization_id, { class: "cell-label cell-org" }),
           el("td", {}, healthBadge(c.health)),
           el("td", { title: c.last_success || "" }, fmtDateTime(c.last_success)),
           el("td", {}, fmtDate(c.complete_through)),
@@ -1379,7 +1398,7 @@
     button.replaceChildren(el("span", { class: "spinner" }), " Testing");
     try {
       const r = await api(`/api/v1/connections/${encodeURIComponent(label)}/test`, { method: "POST" });
-      if (r.ok) actionResult("ok", `${label}: ${r.message || "the key works."}`);
+      if (r.ok) actionResult("ok", r.message && r.message.includes(label) ? r.message : `${label}: ${r.message || "the key works."}`);
       else {
         const e = r.error || {};
         actionResult("error", [el("div", { class: "error-message" }, `${label}: ${e.message || "the test failed."}`), e.hint ? el("div", { class: "error-hint" }, e.hint) : null]);
@@ -1618,8 +1637,8 @@
     $("#cc-granularity").replaceChildren(...meta.granularities.map((g) => el("option", { value: g }, g[0].toUpperCase() + g.slice(1))));
     fillConnectionSelect($("#cc-connection"), meta, null);
     const apply = (st) => {
-      $("#cc-since").value = st.since;
-      $("#cc-until").value = st.until;
+      setDateInput($("#cc-since"), st.since);
+      setDateInput($("#cc-until"), st.until);
       ensureOption($("#cc-granularity"), st.granularity);
       $("#cc-granularity").value = st.granularity;
       ensureOption($("#cc-connection"), st.connection);
@@ -1628,8 +1647,8 @@
       $("#cc-metric").value = st.metric;
     };
     const read = () => ({
-      since: validDay($("#cc-since").value) ? $("#cc-since").value : "",
-      until: validDay($("#cc-until").value) ? $("#cc-until").value : "",
+      since: dateValue($("#cc-since")),
+      until: dateValue($("#cc-until")),
       granularity: $("#cc-granularity").value,
       connection: $("#cc-connection").value,
       metric: $("#cc-metric").value,
@@ -1676,8 +1695,8 @@
       if (seq !== cc.seq) return;
       clearPageError();
       cc.data = data;
-      if (!st.since) $("#cc-since").value = data.since || "";
-      if (!st.until) $("#cc-until").value = data.until || "";
+      fillAutoDate($("#cc-since"), data.since);
+      fillAutoDate($("#cc-until"), data.until);
       $("#page-sub").textContent = `${fmtDate(data.since)} – ${fmtDate(addDays(data.until, -1))}`;
       renderCcKpis(data);
       await renderCcChart(data, st.metric);
@@ -1815,14 +1834,14 @@
     }
     fillConnectionSelect($("#eng-connection"), meta, "enterprise");
     const apply = (st) => {
-      $("#eng-since").value = st.since;
-      $("#eng-until").value = st.until;
+      setDateInput($("#eng-since"), st.since);
+      setDateInput($("#eng-until"), st.until);
       ensureOption($("#eng-connection"), st.connection);
       $("#eng-connection").value = st.connection;
     };
     const read = () => ({
-      since: validDay($("#eng-since").value) ? $("#eng-since").value : "",
-      until: validDay($("#eng-until").value) ? $("#eng-until").value : "",
+      since: dateValue($("#eng-since")),
+      until: dateValue($("#eng-until")),
       connection: $("#eng-connection").value,
     });
     let st = rangeStateFromUrl();
@@ -1861,8 +1880,10 @@
       document.body.dataset.engagement = available ? "available" : "unavailable";
       if (available) {
         const series = data.series || [];
-        if (!st.since && series.length) $("#eng-since").value = series[0].day;
-        if (!st.until && series.length) $("#eng-until").value = addDays(series[series.length - 1].day, 1);
+        if (series.length) {
+          fillAutoDate($("#eng-since"), series[0].day);
+          fillAutoDate($("#eng-until"), addDays(series[series.length - 1].day, 1));
+        }
         renderEngKpis(data);
         await renderEngChart(data);
         await renderSurfaceChart(data);
@@ -1998,6 +2019,7 @@
 
   function boot() {
     const page = document.body.dataset.page;
+    for (const input of $$('input[type="date"]')) input.addEventListener("change", () => delete input.dataset.auto);
     if (page !== "login") initChrome();
     const fn = PAGES[page];
     if (fn) {
