@@ -36,8 +36,8 @@ from .views import (
     ALTERNATE_USAGE_SOURCES,
     SPEND_SOURCES,
     USAGE_SOURCES,
-    spend_sql,
-    usage_sql,
+    _spend_select,
+    _usage_select,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ MART_SPEND = "mart_spend"
 MART_USAGE = "mart_usage"
 MART_STATE = "mart_state"
 # Bumped when the marts' columns change: a warehouse built by another version is rebuilt.
-LAYOUT = 2
+LAYOUT = 3
 
 ALTERNATE_TABLES = {t for t, _, _ in (*ALTERNATE_SPEND_SOURCES, *ALTERNATE_USAGE_SOURCES)}
 CANONICAL_TABLES = {
@@ -64,34 +64,63 @@ def _in(tables: set[str]) -> str:
     return ", ".join(f"'{t}'" for t in sorted(tables))
 
 
-_GRAIN = f"""CASE WHEN source_table IN ({_in(CANONICAL_TABLES)}) THEN 'canonical'
-        WHEN source_table IN ({_in(ALTERNATE_TABLES)}) THEN 'alternate'
-        ELSE 'legacy' END"""
-_DIMS = """connection_label, connection_kind, {grain} AS grain, CAST({start} AS DATE) AS day,
-    organization_id, workspace_id, api_key_id, user_id, user_email, product, model,
-    service_tier, context_window, inference_geo, speed"""
-_SPEND_VALUES = "cost_type, token_type, billed_cost, list_cost, is_provisional"
-_USAGE_VALUES = """'tokens' AS cost_type, uncached_input_tokens, cache_read_input_tokens,
-    cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, output_tokens,
-    web_search_requests, requests, is_provisional"""
+_DIMS = """b.connection_label, b.connection_kind, '{grain}' AS grain,
+    CAST(b.{start} AS DATE) AS day, b.organization_id, b.workspace_id, b.api_key_id, b.user_id,
+    b.user_email, b.product, b.model, b.service_tier, b.context_window, b.inference_geo, b.speed"""
+_SPEND_VALUES = "b.cost_type, b.token_type, b.billed_cost, b.list_cost, b.is_provisional"
+_USAGE_VALUES = """'tokens' AS cost_type, b.uncached_input_tokens, b.cache_read_input_tokens,
+    b.cache_creation_5m_input_tokens, b.cache_creation_1h_input_tokens, b.output_tokens,
+    b.web_search_requests, b.requests, b.is_provisional"""
 
 
-def _selects(existing: set[str], precedence: str) -> dict[str, tuple[str, str]]:
-    """mart -> (SELECT of its rows, the source's start column)."""
-    spend = spend_sql(existing, precedence, alternate=True)
-    usage = usage_sql(existing, precedence, alternate=True)
-    return {
-        MART_SPEND: (
-            f"SELECT {_DIMS.format(grain=_GRAIN, start='charge_period_start')}, "
-            f"{_SPEND_VALUES} FROM ({spend}) s",
+def _grain(table: str) -> str:
+    if table in CANONICAL_TABLES:
+        return "canonical"
+    return "alternate" if table in ALTERNATE_TABLES else "legacy"
+
+
+def _without_overlaps(start: str, precedence: str) -> str:
+    """An anti-join leaving out double-booked rows — the rule of the views' `_with_overlaps`,
+    written as one hash join (the views' correlated form is far slower on large tables)."""
+    if precedence == "console":
+        return f"""LEFT JOIN (SELECT DISTINCT connection_label AS ol, organization_id AS oo,
+            day AS od FROM {S}.overlaps) o
+        ON b.connection_kind = 'enterprise' AND o.ol = b.connection_label
+            AND o.oo = b.organization_id AND o.od = CAST(b.{start} AS DATE)"""
+    return f"""LEFT JOIN (SELECT DISTINCT console_label AS ol, day AS od FROM {S}.overlaps) o
+        ON b.connection_kind = 'console' AND o.ol = b.connection_label
+            AND o.od = CAST(b.{start} AS DATE)"""
+
+
+def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
+    """mart -> one SELECT per source table (rows that count, in the mart's columns)."""
+    out: dict[str, list[str]] = {MART_SPEND: [], MART_USAGE: []}
+    for mart, sources, select, start, values in (
+        (
+            MART_SPEND,
+            [*SPEND_SOURCES, *ALTERNATE_SPEND_SOURCES],
+            _spend_select,
             "charge_period_start",
+            _SPEND_VALUES,
         ),
-        MART_USAGE: (
-            f"SELECT {_DIMS.format(grain=_GRAIN, start='period_start')}, {_USAGE_VALUES} "
-            f"FROM ({usage}) u",
+        (
+            MART_USAGE,
+            [*USAGE_SOURCES, *ALTERNATE_USAGE_SOURCES],
+            _usage_select,
             "period_start",
+            _USAGE_VALUES,
         ),
-    }
+    ):
+        for table, source, mapping in sources:
+            if table not in existing:
+                continue
+            dims = _DIMS.format(grain=_grain(table), start=start)
+            out[mart].append(
+                f"SELECT {dims}, {values} FROM ({select(table, source, mapping)}) b "
+                f"{_without_overlaps(start, precedence)} WHERE o.ol IS NULL "
+                f"AND b.{start} >= CAST(? AS TIMESTAMPTZ)"
+            )
+    return out
 
 
 def mart_statements(
@@ -99,17 +128,18 @@ def mart_statements(
 ) -> list[tuple[str, list[Any]]]:
     """SQL (with parameters) that rebuilds both marts — all of them, or the days from `since`."""
     out: list[tuple[str, list[Any]]] = []
-    for mart, (select, start) in _selects(existing, precedence).items():
+    start = since or date(1970, 1, 1)
+    for mart, parts in _parts(existing, precedence).items():
+        if not parts:
+            continue
         if since is None:
-            out.append((f"CREATE OR REPLACE TABLE {S}.{mart} AS {select}", []))
+            shape = "\nUNION ALL\n".join(parts)
+            out.append(
+                (f"CREATE OR REPLACE TABLE {S}.{mart} AS {shape} LIMIT 0", [start] * len(parts))
+            )
         else:
             out.append((f"DELETE FROM {S}.{mart} WHERE day >= ?", [since]))
-            out.append(
-                (
-                    f"INSERT INTO {S}.{mart} {select} WHERE {start} >= CAST(? AS TIMESTAMPTZ)",
-                    [since],
-                )
-            )
+        out += [(f"INSERT INTO {S}.{mart} {part}", [start]) for part in parts]
     return out
 
 

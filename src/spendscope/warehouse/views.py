@@ -191,7 +191,8 @@ USAGE_SOURCES: list[tuple[str, str, dict[str, str]]] = [
     ),
 ]
 
-# The alternate grain of each kind (read by the marts, not by the views): the actor-based
+# The alternate grain of each kind (read by the marts, not by the views; the marts write the
+# views' double-booking rule as an anti-join of their own): the actor-based
 # mapping of the Enterprise user grain fits both (columns a grain lacks are null).
 ALTERNATE_SPEND_SOURCES = [
     (table, "analytics/cost", SPEND_SOURCES[2][2])
@@ -287,11 +288,8 @@ WHERE NOT ({cond})"""
     return f"SELECT b.* FROM ({base}) b WHERE {cond}"
 
 
-def spend_sql(
-    existing: set[str], precedence: str, keep: bool = True, alternate: bool = False
-) -> str:
-    sources = SPEND_SOURCES + (ALTERNATE_SPEND_SOURCES if alternate else [])
-    parts = [_spend_select(t, src, m) for t, src, m in sources if t in existing]
+def spend_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
+    parts = [_spend_select(t, src, m) for t, src, m in SPEND_SOURCES if t in existing]
     base = "\nUNION ALL\n".join(parts)
     inner = _with_overlaps(base, "charge_period_start", precedence, keep)
     if not keep:
@@ -311,11 +309,8 @@ LEFT JOIN {S}.workspaces w ON w.connection_label = s.connection_label AND w.id =
 LEFT JOIN {S}.api_keys k ON k.connection_label = s.connection_label AND k.id = s.api_key_id"""
 
 
-def usage_sql(
-    existing: set[str], precedence: str, keep: bool = True, alternate: bool = False
-) -> str:
-    sources = USAGE_SOURCES + (ALTERNATE_USAGE_SOURCES if alternate else [])
-    parts = [_usage_select(t, src, m) for t, src, m in sources if t in existing]
+def usage_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
+    parts = [_usage_select(t, src, m) for t, src, m in USAGE_SOURCES if t in existing]
     base = "\nUNION ALL\n".join(parts)
     return _with_overlaps(base, "period_start", precedence, keep)
 
