@@ -11,19 +11,16 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from benchmarks.markdown import write_section
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BETA = {"anthropic-beta": "analytics-usage-cost-2026-08-24", "anthropic-version": "2023-06-01"}
-ROOT = Path(__file__).resolve().parent.parent
-MARK_BEGIN = "<!-- simulator:begin -->"
-MARK_END = "<!-- simulator:end -->"
 
 
 def _keys(url: str) -> dict[str, str]:
@@ -143,19 +140,12 @@ def main() -> int:
     table = ["| Measure | Result | Target |", "|---|---|---|"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    section = "\n".join(
-        [MARK_BEGIN, f"Measured {stamp} on a 2-core machine, loopback HTTP.", "", *table, MARK_END]
-    )
     print("\n".join(table))
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n## Simulator\n\n"
-    if MARK_BEGIN in text:
-        head, _, rest = text.partition(MARK_BEGIN)
-        _, _, tail = rest.partition(MARK_END)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section(
+        "simulator",
+        "Simulator",
+        [f"Measured {stamp} on a 2-core machine, loopback HTTP.", "", *table],
+    )
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.sources.base import ANALYTICS_MAX_DAYS, split
@@ -34,8 +35,6 @@ from spendscope.warehouse.store import Warehouse
 from spendscope.warehouse.tables import ANALYTICS_GRAINS
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- sync:begin -->", "<!-- sync:end -->"
 ENGAGEMENT_DAILY = (
     "engagement_users",
     "engagement_skills",
@@ -226,27 +225,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(rpm: int, table: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    section = "\n".join(
+    write_section(
+        "sync",
+        "Sync (full backfill)",
         [
-            BEGIN,
             f"Measured {stamp} on a 2-core machine; simulator in its own "
             f"process on loopback with the analytics limit raised to {rpm} requests "
             "per minute per organization (time scaled accordingly).",
             "",
             table,
-            END,
-        ]
+        ],
     )
-    if BEGIN in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n## Sync (full backfill)\n\n" + section + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":
