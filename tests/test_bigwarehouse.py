@@ -7,16 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, build
 
 S = "spendscope"
 
 
+@pytest.mark.slow  # Warehouse.initialize() (dlt) takes most of its ~10 s
 def test_small_warehouse(tmp_path: Path) -> None:
     home = tmp_path / "bigwh"
     figures = build(home, spend_rows=20_000, days=30, today=date(2026, 11, 22))
     con = duckdb.connect(figures["warehouse"], read_only=True)
     try:
+        con.execute("SET TimeZone = 'UTC'")
 
         def one(sql: str) -> Any:
             row = con.execute(sql).fetchone()
