@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.bigwarehouse import build
+from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, ORG_A, ORG_B, build
 from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 
@@ -124,6 +124,7 @@ def _serve(home: Path) -> tuple[str, Any, threading.Thread]:
     from spendscope.web.app import create_app
 
     settings = load_settings(home=home, env={})
+    _register(settings)
     app = create_app(settings, now=lambda: NOW)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -136,6 +137,28 @@ def _serve(home: Path) -> tuple[str, Any, threading.Thread]:
     while not server.started:
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+def _register(settings: Any) -> None:
+    """The generated warehouse's two connections, in the connection store (with dummy keys the
+    benchmark never uses), so the Connections calls see them as a real install would."""
+    from spendscope.connections import ConnectionStore
+
+    store = ConnectionStore(settings)
+    known = {c.label for c in store.list(include_deleted=True)}
+    for label, kind, org, prefix in (
+        (CONSOLE, "console", ORG_A, "sk-ant-admin01-"),
+        (ENTERPRISE, "enterprise", ORG_B, "sk-ant-api01-"),
+    ):
+        if label not in known:
+            store.add(
+                label,
+                kind,
+                prefix + "benchmark0000000000000000000000",
+                base_url="http://127.0.0.1:9",
+                organization_id=org,
+                organization_name=label,
+            )
 
 
 def measure(base: str, runs: int) -> list[dict[str, Any]]:

@@ -217,8 +217,8 @@ def assert_marts_match_views(settings: Settings) -> None:
     views = {
         "spend": query(
             settings,
-            "SELECT connection_label, CAST(charge_period_start AS DATE), sum(billed_cost) "
-            "FROM spendscope.spend GROUP BY ALL",
+            "SELECT connection_label, CAST(charge_period_start AS DATE), "
+            "CAST(sum(billed_cost) * 100000000000 AS HUGEINT) FROM spendscope.spend GROUP BY ALL",
         ),
         "usage": query(
             settings,
@@ -230,15 +230,14 @@ def assert_marts_match_views(settings: Settings) -> None:
     def marts() -> dict[tuple[str, bool], dict[tuple[str, Any], Any]]:
         out: dict[tuple[str, bool], dict[tuple[str, Any], Any]] = {}
         for name, mart, value in (
-            ("spend", "mart_spend", "sum(billed_cost)"),
+            ("spend", "mart_spend", "sum(billed_nc)"),
             ("usage", "mart_usage", "sum(output_tokens)"),
         ):
             for alt in (False, True):
                 rows = query(
                     settings,
-                    f"SELECT connection_label, day, {value} FROM spendscope.{mart} WHERE grain IN "
-                    + ("('alternate', 'legacy')" if alt else "('canonical', 'legacy')")
-                    + " GROUP BY ALL",
+                    f"SELECT CAST(connection_label AS VARCHAR), day, {value} "
+                    f"FROM spendscope.{mart} WHERE {'alt' if alt else 'canon'} GROUP BY ALL",
                 )
                 out[(name, alt)] = {(r[0], r[1]): r[2] for r in rows}
         return out

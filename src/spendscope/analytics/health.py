@@ -49,10 +49,10 @@ def connection_health(warehouse: Warehouse, count_rows: bool = True) -> dict[str
         for label, n in con.execute(
             f"""SELECT connection_label, sum(n) FROM (
                   SELECT connection_label, count(*) AS n FROM {DATASET}.mart_spend
-                  WHERE grain <> 'alternate' GROUP BY 1
+                  WHERE canon GROUP BY 1
                   UNION ALL
                   SELECT connection_label, count(*) FROM {DATASET}.mart_usage
-                  WHERE grain <> 'alternate' GROUP BY 1)
+                  WHERE canon GROUP BY 1)
                 GROUP BY 1"""
         ).fetchall():
             out.setdefault(label, {})["rows"] = int(n)

@@ -47,13 +47,6 @@ class Dimension:
 _C, _E = "console", "enterprise"
 _BOTH = frozenset({_C, _E})
 
-_PROJECT = "CASE connection_kind WHEN 'console' THEN workspace_id ELSE user_email END"
-_PROVIDER = (
-    "CASE connection_kind WHEN 'console' THEN 'Anthropic (Console)' "
-    "ELSE 'Anthropic (Enterprise)' END"
-)
-_SKU = "COALESCE(product, cost_type) || ' / ' || COALESCE(model, cost_type)"
-
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
@@ -63,7 +56,7 @@ DIMENSIONS: dict[str, Dimension] = {
             "workspace", "Workspace", "workspace_id", "workspaces", canonical_for=frozenset({_C})
         ),
         Dimension("api_key", "API key", "api_key_id", "api_keys", canonical_for=frozenset({_C})),
-        Dimension("user", "User", "COALESCE(user_email, user_id)", canonical_for=frozenset({_E})),
+        Dimension("user", "User", "user_key", canonical_for=frozenset({_E})),
         Dimension("product", "Product", "product", alternate_for=frozenset({_C})),
         Dimension("model", "Model", "model"),
         Dimension("service_tier", "Service tier", "service_tier", canonical_for=_BOTH),
@@ -72,11 +65,11 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("speed", "Speed", "speed", alternate_for=_BOTH),
         Dimension("token_type", "Token type", "token_type"),
         Dimension("cost_type", "Cost type", "cost_type", spend_only=True),
-        Dimension("provider", "Provider", _PROVIDER),
+        Dimension("provider", "Provider", "provider"),
         Dimension("billing_account", "Billing account", "connection_label"),
-        Dimension("project", "Project / account", _PROJECT, "workspaces", canonical_for=_BOTH),
+        Dimension("project", "Project / account", "project", "workspaces", canonical_for=_BOTH),
         Dimension("service", "Service", "product", alternate_for=frozenset({_C})),
-        Dimension("sku", "SKU", _SKU, canonical_for=_BOTH),
+        Dimension("sku", "SKU", "sku", canonical_for=_BOTH),
         Dimension("resource", "Resource", "model"),
     )
 }
@@ -111,8 +104,8 @@ _ALL_TOKENS = " + ".join(_TOKEN_COLUMNS)
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("cost", "Billed cost", "usd", MART_SPEND, "sum(billed_cost)"),
-        Metric("list_cost", "List cost", "usd", MART_SPEND, "sum(list_cost)"),
+        Metric("cost", "Billed cost", "usd", MART_SPEND, "sum(billed_nc)"),
+        Metric("list_cost", "List cost", "usd", MART_SPEND, "sum(list_nc)"),
         Metric("tokens", "Tokens (all types)", "count", MART_USAGE, f"sum({_ALL_TOKENS})"),
         Metric(
             "uncached_input_tokens",
@@ -222,17 +215,19 @@ class Scope:
 def _grain_condition(dims: Iterable[Dimension]) -> str:
     """Per connection kind, the grain that carries every dimension asked for."""
     dims = list(dims)
-    parts = []
+    flags = {}
     for kind in (_C, _E):
         alternate = any(kind in d.alternate_for for d in dims) and not any(
             kind in d.canonical_for for d in dims
         )
-        grain = "alternate" if alternate else "canonical"
-        parts.append(f"(connection_kind = '{kind}' AND grain IN ('{grain}', 'legacy'))")
-    return "(" + " OR ".join(parts) + ")"
+        flags[kind] = "alt" if alternate else "canon"
+    if flags[_C] == flags[_E]:
+        return flags[_C]
+    # The mixed choices are columns of their own in the marts (one boolean to test).
+    return "alt_console" if flags[_C] == "alt" else "alt_enterprise"
 
 
-def _source(m: Metric, dims: Iterable[Dimension]) -> str:
+def _source(m: Metric, dims: Iterable[Dimension], scope: Scope | None = None) -> str:
     """The relation a metric is read from: the mart, or usage unpivoted by token type."""
     if m.mart == MART_USAGE and any(d.name == "token_type" for d in dims):
         if m.name != "tokens" and m.name not in _TOKEN_COLUMNS:
@@ -241,9 +236,18 @@ def _source(m: Metric, dims: Iterable[Dimension]) -> str:
             )
         columns = [m.name] if m.name in _TOKEN_COLUMNS else list(_TOKEN_COLUMNS)
         cases = " ".join(f"WHEN '{c}' THEN '{_TOKEN_COLUMNS[c]}'" for c in columns)
+        keep = ["day", "canon", "alt", "alt_console", "alt_enterprise", "connection_kind"] + [
+            d.key for d in dims if d.name != "token_type"
+        ]
+        # Summed per day and the needed columns first: the UNPIVOT then turns a few
+        # thousand rows, not millions, into five each.
+        keys = list(dict.fromkeys(keep))
+        cols = ", ".join([*keys, *(f"sum({c}) AS {c}" for c in columns)])
+        # (dates, not text from outside: `Scope` holds `date` objects)
+        days = f"WHERE day >= DATE '{scope.since}' AND day < DATE '{scope.until}'" if scope else ""
         return f"""(SELECT * EXCLUDE (token_column),
             CASE token_column {cases} END AS token_type
-        FROM (UNPIVOT (SELECT * FROM {S}.{MART_USAGE})
+        FROM (UNPIVOT (SELECT {cols} FROM {S}.{MART_USAGE} {days} GROUP BY ALL)
               ON {", ".join(columns)} INTO NAME token_column VALUE token_count))"""
     return f"{S}.{m.mart}"
 
@@ -284,8 +288,21 @@ def _value(m: Metric, v: Any) -> Any:
     if v is None:
         return money(0) if m.unit == "usd" else 0
     if m.unit == "usd":
-        return money(v)
+        return money_units(int(v))
     return int(v)
+
+
+def usd(v: Any) -> Decimal:
+    """A mart money sum (integer units of 1e-11 USD) in dollars, exactly."""
+    return Decimal(int(v or 0)).scaleb(-11)
+
+
+def money_units(n: int) -> str:
+    """Integer units of 1e-11 USD as exact dollar text ("12.5" -> "12.50")."""
+    sign = "-" if n < 0 else ""
+    whole, frac = divmod(abs(n), 10**11)
+    digits = f"{frac:011d}".rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{digits}"
 
 
 def money(v: Any) -> str:
@@ -332,7 +349,7 @@ def totals(
             outer.append(f'COALESCE(n{i}.name, q.d{i}) AS "{g}"')
         else:
             outer.append(f'q.d{i} AS "{g}"')
-    sql = f"SELECT {', '.join(inner)} FROM {_source(m, dims)} WHERE {where}"
+    sql = f"SELECT {', '.join(inner)} FROM {_source(m, dims, scope)} WHERE {where}"
     if group_by:
         sql += " GROUP BY ALL"
     sql = f"SELECT {', '.join([*outer, 'q.v'])} FROM ({sql}) q {' '.join(joins)}"
@@ -398,7 +415,7 @@ def explore(
     sql = f"""
 WITH base AS (
     SELECT {GRANULARITIES[granularity]} AS period, {key_sql} AS k, {_metric_expr(m, dims)} AS v
-    FROM {_source(m, dims)} WHERE {where}
+    FROM {_source(m, dims, scope)} WHERE {where}
     GROUP BY 1, 2
 ), ranked AS (
     SELECT k, row_number() OVER (ORDER BY sum(v) DESC NULLS LAST, k NULLS LAST) AS rn
@@ -428,12 +445,12 @@ ORDER BY 3, 1"""
             key, shown = str(gk), _label(gk, label)
         g = groups.setdefault(
             key,
-            {"key": key, "label": shown, "total": Decimal(0), "values": [0] * len(period_list)},
+            {"key": key, "label": shown, "total": 0, "values": [0] * len(period_list)},
         )
         v = raw if raw is not None else 0
-        g["total"] += Decimal(v) if m.unit == "usd" else int(v)
+        g["total"] += int(v)
         g["values"][index[period]] = v
-    total = sum((g["total"] for g in groups.values()), Decimal(0))
+    total = sum(g["total"] for g in groups.values())
     ordered = list(groups.values())  # SQL ordered them: biggest first, Other last
     out_groups = []
     out_series = []
@@ -477,7 +494,7 @@ def explore_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     name = result["metric"]
     for s in result["series"]:
         for period, v in zip(result["periods"], s["values"], strict=True):
-            if v in (0, "0") or (isinstance(v, str) and Decimal(v) == 0):
+            if v in (0, "0.00"):
                 continue
             out.append({"period": period, "key": s["key"], "label": s["label"], name: v})
     return out
@@ -525,7 +542,7 @@ def dimension_values(
         warehouse,
         f"""SELECT q.k, n.name, q.v FROM (
             SELECT {d.key} AS k, {_metric_expr(m, dims)} AS v
-            FROM {_source(m, dims)} WHERE {where} GROUP BY 1
+            FROM {_source(m, dims, scope)} WHERE {where} GROUP BY 1
         ) q LEFT JOIN {_names(d)} n ON n.id = q.k
         ORDER BY 3 DESC NULLS LAST, 1 LIMIT {int(limit)}""",
         params,
@@ -565,19 +582,19 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
     sums = _run(
         warehouse,
         f"""SELECT
-            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?),
-            sum(list_cost) FILTER (WHERE day >= ? AND day < ?),
-            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?),
-            sum(billed_cost) FILTER (WHERE day >= ? AND day < ?)
+            sum(billed_nc) FILTER (WHERE day >= ? AND day < ?),
+            sum(list_nc) FILTER (WHERE day >= ? AND day < ?),
+            sum(billed_nc) FILTER (WHERE day >= ? AND day < ?),
+            sum(billed_nc) FILTER (WHERE day >= ? AND day < ?)
         FROM {S}.{MART_SPEND} WHERE day >= ? AND day < ? AND {canonical}""",
         [first, end, first, end, prev, prev_end, prev, first, prev, end],
     )[0]
-    mtd, mtd_list, last_same, last_full = (Decimal(v or 0) for v in sums)
+    mtd, mtd_list, last_same, last_full = (usd(v) for v in sums)
     month_days = (_next_month(first) - first).days
     forecast = mtd / days_in * month_days if days_in else Decimal(0)
     trend_rows = _run(
         warehouse,
-        f"""SELECT day, sum(billed_cost), bool_or(is_provisional) FROM {S}.{MART_SPEND}
+        f"""SELECT day, sum(billed_nc), bool_or(is_provisional) FROM {S}.{MART_SPEND}
         WHERE day >= ? AND day < ? AND {canonical} GROUP BY 1 ORDER BY 1""",
         [trend_since, end],
     )
@@ -595,9 +612,9 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
             warehouse,
             f"""SELECT q.k, n.name, q.mtd, q.cur, q.prev FROM (
                 SELECT {d.key} AS k,
-                    sum(billed_cost) FILTER (WHERE day >= ?) AS mtd,
-                    sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS cur,
-                    sum(billed_cost) FILTER (WHERE day >= ? AND day < ?) AS prev
+                    sum(billed_nc) FILTER (WHERE day >= ?) AS mtd,
+                    sum(billed_nc) FILTER (WHERE day >= ? AND day < ?) AS cur,
+                    sum(billed_nc) FILTER (WHERE day >= ? AND day < ?) AS prev
                 FROM {S}.{MART_SPEND}
                 WHERE day >= ? AND day < ? AND {canonical} AND {d.key} IS NOT NULL
                 GROUP BY 1
@@ -610,12 +627,12 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
                 "key": _key(k),
                 "label": _label(k, label),
                 "cost": _value(m, v),
-                "share": float(Decimal(v) / mtd) if mtd else 0.0,
+                "share": float(usd(v) / mtd) if mtd else 0.0,
             }
             for k, label, v, _c, _p in ranked
         ]
         for k, label, _v, cur, prv in rows:
-            delta = Decimal(cur or 0) - Decimal(prv or 0)
+            delta = usd(cur) - usd(prv)
             if delta:
                 movers.append(
                     {

@@ -48,7 +48,7 @@ MART_SPEND = "mart_spend"
 MART_USAGE = "mart_usage"
 MART_STATE = "mart_state"
 # Bumped when the marts' columns change: a warehouse built by another version is rebuilt.
-LAYOUT = 3
+LAYOUT = 5
 
 ALTERNATE_TABLES = {t for t, _, _ in (*ALTERNATE_SPEND_SOURCES, *ALTERNATE_USAGE_SOURCES)}
 CANONICAL_TABLES = {
@@ -64,13 +64,49 @@ def _in(tables: set[str]) -> str:
     return ", ".join(f"'{t}'" for t in sorted(tables))
 
 
-_DIMS = """b.connection_label, b.connection_kind, '{grain}' AS grain,
-    CAST(b.{start} AS DATE) AS day, b.organization_id, b.workspace_id, b.api_key_id, b.user_id,
-    b.user_email, b.product, b.model, b.service_tier, b.context_window, b.inference_geo, b.speed"""
-_SPEND_VALUES = "b.cost_type, b.token_type, b.billed_cost, b.list_cost, b.is_provisional"
-_USAGE_VALUES = """'tokens' AS cost_type, b.uncached_input_tokens, b.cache_read_input_tokens,
-    b.cache_creation_5m_input_tokens, b.cache_creation_1h_input_tokens, b.output_tokens,
-    b.web_search_requests, b.requests, b.is_provisional"""
+_DIMS = """b.connection_label, b.connection_kind,
+    {canon} AS canon, {alt} AS alt,
+    CASE b.connection_kind WHEN 'console' THEN {alt} ELSE {canon} END AS alt_console,
+    CASE b.connection_kind WHEN 'console' THEN {canon} ELSE {alt} END AS alt_enterprise,
+    CAST(b.{start} AS DATE) AS day, b.organization_id,
+    b.workspace_id, b.api_key_id, COALESCE(b.user_email, b.user_id) AS user_key, b.product,
+    b.model, b.service_tier, b.context_window, b.inference_geo, b.speed,
+    CASE b.connection_kind WHEN 'console' THEN 'Anthropic (Console)'
+        ELSE 'Anthropic (Enterprise)' END AS provider,
+    CASE b.connection_kind WHEN 'console' THEN b.workspace_id ELSE b.user_email END AS project"""
+# Money as integers of 1e-11 USD (1e-9 cent, the scale the API's amounts are stored at): sums
+# of BIGINT are exact (DuckDB widens them to 128 bits) and an order of magnitude faster than
+# DECIMAL(38, 11). One row holds at most 92 million dollars.
+NANO = 100_000_000_000
+_SPEND_VALUES = f"""b.cost_type, b.token_type,
+    COALESCE(b.product, b.cost_type) || ' / ' || COALESCE(b.model, b.cost_type) AS sku,
+    CAST(b.billed_cost * {NANO} AS BIGINT) AS billed_nc,
+    CAST(b.list_cost * {NANO} AS BIGINT) AS list_nc, b.is_provisional"""
+_USAGE_VALUES = """COALESCE(b.product, 'tokens') || ' / ' || COALESCE(b.model, 'tokens') AS sku,
+    b.uncached_input_tokens, b.cache_read_input_tokens, b.cache_creation_5m_input_tokens,
+    b.cache_creation_1h_input_tokens, b.output_tokens, b.web_search_requests, b.requests,
+    b.is_provisional"""
+# Text columns stored as ENUMs (grouping by a small integer instead of a string: several
+# times faster); the types are made from the values present at each rebuild.
+ENUM_COLUMNS = (
+    "connection_label",
+    "connection_kind",
+    "organization_id",
+    "workspace_id",
+    "api_key_id",
+    "user_key",
+    "product",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "speed",
+    "provider",
+    "project",
+    "sku",
+    "cost_type",
+    "token_type",
+)
 
 
 def _grain(table: str) -> str:
@@ -114,7 +150,12 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
         for table, source, mapping in sources:
             if table not in existing:
                 continue
-            dims = _DIMS.format(grain=_grain(table), start=start)
+            grain = _grain(table)
+            dims = _DIMS.format(
+                canon=str(grain != "alternate").upper(),
+                alt=str(grain != "canonical").upper(),
+                start=start,
+            )
             out[mart].append(
                 f"SELECT {dims}, {values} FROM ({select(table, source, mapping)}) b "
                 f"{_without_overlaps(start, precedence)} WHERE o.ol IS NULL "
@@ -123,24 +164,108 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
     return out
 
 
-def mart_statements(
+def _stage(mart: str) -> str:
+    return f"{S}._stage_{mart}"
+
+
+def stage_statements(
     existing: set[str], precedence: str, since: date | None = None
 ) -> list[tuple[str, list[Any]]]:
-    """SQL (with parameters) that rebuilds both marts — all of them, or the days from `since`."""
+    """SQL (with parameters) that computes the marts' rows — all, or the days from `since` —
+    into plain staging tables."""
     out: list[tuple[str, list[Any]]] = []
     start = since or date(1970, 1, 1)
     for mart, parts in _parts(existing, precedence).items():
-        if not parts:
+        shape = "\nUNION ALL\n".join(parts)
+        out.append(
+            (f"CREATE OR REPLACE TABLE {_stage(mart)} AS {shape} LIMIT 0", [start] * len(parts))
+        )
+        out += [(f"INSERT INTO {_stage(mart)} {part}", [start]) for part in parts]
+    return out
+
+
+def _enum(mart: str, column: str) -> str:
+    return f"{S}.{mart}_{column}_t"
+
+
+def _columns(cur: Any, table: str) -> list[str]:
+    schema, name = table.split(".")
+    rows = cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _encoded_select(cur: Any, mart: str, source: str) -> str:
+    cols = _columns(cur, source)
+    return ", ".join(
+        f"CAST({c} AS {_enum(mart, c)}) AS {c}" if c in ENUM_COLUMNS else c for c in cols
+    )
+
+
+def _rebuild(cur: Any, mart: str, rows: str | None = None) -> None:
+    """(Re)create `mart` with fresh ENUM types from `rows` (a relation of text columns; by
+    default the staged rows)."""
+    source = _stage(mart)
+    if rows is not None:
+        source = f"{S}._all_{mart}"
+        cur.execute(f"CREATE OR REPLACE TABLE {source} AS {rows}")
+    cols = [c for c in _columns(cur, source) if c in ENUM_COLUMNS]
+    cur.execute(f"DROP TABLE IF EXISTS {S}.{mart}")
+    for c in cols:
+        cur.execute(f"DROP TYPE IF EXISTS {_enum(mart, c)}")
+        cur.execute(
+            f"CREATE TYPE {_enum(mart, c)} AS ENUM ("
+            f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {source} WHERE {c} IS NOT NULL ORDER BY 1)"
+        )
+    cur.execute(
+        f"CREATE TABLE {S}.{mart} AS SELECT {_encoded_select(cur, mart, source)} FROM {source}"
+    )
+    if rows is not None:
+        cur.execute(f"DROP TABLE {source}")
+
+
+def _new_values(cur: Any, mart: str) -> bool:
+    """Does the staged increment hold a value the mart's ENUM types lack?"""
+    for c in _columns(cur, _stage(mart)):
+        if c not in ENUM_COLUMNS:
             continue
+        row = cur.execute(
+            f"SELECT count(*) FROM {_stage(mart)} WHERE {c} IS NOT NULL "
+            f"AND TRY_CAST({c} AS {_enum(mart, c)}) IS NULL"
+        ).fetchone()
+        if row and row[0]:
+            return True
+    return False
+
+
+def _apply(cur: Any, existing: set[str], precedence: str, since: date | None) -> None:
+    for sql, params in stage_statements(existing, precedence, since):
+        cur.execute(sql, params)
+    for mart in (MART_SPEND, MART_USAGE):
+        stage = _stage(mart)
         if since is None:
-            shape = "\nUNION ALL\n".join(parts)
-            out.append(
-                (f"CREATE OR REPLACE TABLE {S}.{mart} AS {shape} LIMIT 0", [start] * len(parts))
+            _rebuild(cur, mart)
+        elif _new_values(cur, mart):
+            # New keys, users or models: rebuild from the mart's older days and the increment.
+            cols = ", ".join(
+                f"CAST({c} AS VARCHAR) AS {c}" if c in ENUM_COLUMNS else c
+                for c in _columns(cur, stage)
+            )
+            _rebuild(
+                cur,
+                mart,
+                f"SELECT {cols} FROM {S}.{mart} WHERE day < DATE '{since.isoformat()}' "
+                f"UNION ALL BY NAME SELECT * FROM {stage}",
             )
         else:
-            out.append((f"DELETE FROM {S}.{mart} WHERE day >= ?", [since]))
-        out += [(f"INSERT INTO {S}.{mart} {part}", [start]) for part in parts]
-    return out
+            cur.execute(f"DELETE FROM {S}.{mart} WHERE day >= ?", [since])
+            cur.execute(
+                f"INSERT INTO {S}.{mart} SELECT {_encoded_select(cur, mart, stage)} FROM {stage}"
+            )
+        cur.execute(f"DROP TABLE {stage}")
 
 
 def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | None:
@@ -189,8 +314,7 @@ def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
             return "unchanged"
         cur.execute("BEGIN TRANSACTION")
         try:
-            for sql, params in mart_statements(existing, precedence, since):
-                cur.execute(sql, params)
+            _apply(cur, existing, precedence, since)
             cur.execute(
                 f"CREATE OR REPLACE TABLE {S}.{MART_STATE} AS SELECT "
                 "CAST(? AS TIMESTAMPTZ) AS refreshed_at, CAST(? AS VARCHAR) AS precedence, "

@@ -105,12 +105,13 @@ class Warehouse:
             missing = [t for t in ALL_TABLES.values() if t.name not in existing]
             if missing:
                 self._run({t.name: t.arrow_schema().empty_table() for t in missing})
-        from .marts import marts_exist, refresh_marts
+        from .marts import refresh_marts
         from .views import create_views
 
         create_views(self)
-        if self.is_duckdb and not marts_exist(self):
-            refresh_marts(self)
+        # Builds the marts the first time (or after an upgrade changed them); otherwise a no-op
+        # unless rows were loaded since they were last refreshed.
+        refresh_marts(self)
 
     def _finish_pending(self) -> None:
         """Load what a killed process had extracted but not loaded (dlt keeps it on disk)."""
