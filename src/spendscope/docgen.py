@@ -136,25 +136,31 @@ def schema_markdown() -> str:
         "",
         "## Marts (what the dashboard, the REST API and `report` read)",
         "",
-        "`mart_spend` and `mart_usage` are tables rebuilt from the views' definitions after "
-        "every sync and connection deletion (nothing else writes them), sorted by day so a "
-        "question over millions of rows reads a plain columnar table. They hold the rows of "
-        "`spend` / `usage` plus each connection kind's alternate grain:",
+        "`mart_spend` and `mart_usage` are tables refreshed after every sync (the days loaded "
+        "since the last refresh are replaced) and rebuilt after a connection is deleted; "
+        "nothing else writes them. They hold the rows of `spend` / `usage` plus each connection "
+        "kind's alternate grain, encoded for speed: text columns are ENUM types made at each "
+        "rebuild, money is integer. `mart_state` records the last refresh.",
         "",
         "| Column | Meaning |",
         "|---|---|",
-        "| `grain` | `canonical` (the rows of `spend` / `usage`), `alternate` (the same money "
-        "by actor/product/geo/speed: Console's `analytics_*_actor`, Enterprise's "
-        "`analytics_*_detail`) or `legacy` (pre-analytics reports; counted under both). "
-        "Sum `canonical` + `legacy`, or `alternate` + `legacy`, never all three. |",
-        "| `day` | The UTC day (`charge_period_start` / `period_start` as a date). |",
+        "| `canon` | The row counts when reading the canonical grain (the rows of `spend` / "
+        "`usage`, and legacy reports). |",
+        "| `alt` | The row counts when reading the alternate grain (Console's "
+        "`analytics_*_actor`, Enterprise's `analytics_*_detail`: the same money by actor, "
+        "product, geo and speed; legacy reports too). Sum rows with `canon`, or rows with "
+        "`alt` — never all rows. |",
+        "| `alt_console`, `alt_enterprise` | The mixed choices: the alternate grain for one "
+        "kind and the canonical one for the other. |",
+        "| `day` | The UTC day. |",
         "| `connection_label`, `connection_kind`, `organization_id`, `workspace_id`, "
-        "`workspace_name`, `api_key_id`, `api_key_name`, `user_id`, `user_email`, `product`, "
-        "`model`, `service_tier`, `context_window`, `inference_geo`, `speed`, `provider`, "
-        "`billing_account`, `project`, `service`, `sku`, `resource`, `is_provisional` | As in "
-        "`spend` (`mart_usage` derives the FinOps columns the same way). |",
-        "| `cost_type`, `token_type`, `billed_cost`, `list_cost` | `mart_spend` only, as in "
-        "`spend`. |",
+        "`api_key_id`, `product`, `model`, `service_tier`, `context_window`, `inference_geo`, "
+        "`speed`, `is_provisional` | As in `spend` / `usage`. |",
+        "| `user_key` | The user's e-mail, else its id. |",
+        "| `provider`, `project`, `sku` | The FinOps columns, as in `spend` (`project` holds the "
+        "workspace id on Console rows). |",
+        "| `cost_type`, `token_type`, `billed_nc`, `list_nc` | `mart_spend` only: billed and list "
+        "cost in integer units of 1e-11 USD (exact; divide by 10^11 for dollars). |",
         "| `uncached_input_tokens` … `web_search_requests`, `requests` | `mart_usage` only, as "
         "in `usage`. |",
     ]
