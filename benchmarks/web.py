@@ -16,7 +16,6 @@ import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,8 @@ import httpx
 from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, ORG_A, ORG_B, build
 from benchmarks.markdown import write_section
 from spendscope.config import load_settings
+from spendscope.web.app import create_app
+from spendscope.web.background import BackgroundServer
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -116,29 +117,6 @@ def calls(today: date) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def _serve(home: Path) -> tuple[str, Any, threading.Thread]:
-    import socket
-
-    import uvicorn
-
-    from spendscope.web.app import create_app
-
-    settings = load_settings(home=home, env={})
-    _register(settings)
-    app = create_app(settings, now=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 def _register(settings: Any) -> None:
     """The generated warehouse's two connections, in the connection store (with dummy keys the
     benchmark never uses), so the Connections calls see them as a real install would."""
@@ -206,14 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"building {args.rows:,} spend rows in {home} …", flush=True)
         figures = build(home, spend_rows=args.rows, today=TODAY)
-    base, server, thread = _serve(home)
-    t0 = time.perf_counter()
-    with httpx.Client(base_url=base, timeout=120) as http:
-        spend_rows = http.get("/api/v1/connections").json()
-    first_ms = (time.perf_counter() - t0) * 1000
-    results = measure(base, args.runs)
-    server.should_exit = True
-    thread.join(30)
+    settings = load_settings(home=home, env={})
+    _register(settings)
+    with BackgroundServer(create_app(settings, now=lambda: NOW)) as base:
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=120) as http:
+            spend_rows = http.get("/api/v1/connections").json()
+        first_ms = (time.perf_counter() - t0) * 1000
+        results = measure(base, args.runs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = sum(c["rows"] for c in spend_rows["connections"])
     worst = max(r["max"] for r in results)

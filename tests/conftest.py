@@ -4,8 +4,6 @@ warehouse synced from it, and the dashboard served over that warehouse."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,9 +183,8 @@ def synced(
 class Dashboard:
     """The dashboard served by uvicorn on loopback, over the `synced` warehouse."""
 
-    def __init__(self, url: str, settings: Settings, simulator_url: str, keys: dict[str, str]):
+    def __init__(self, url: str, simulator_url: str, keys: dict[str, str]):
         self.url = url
-        self.settings = settings
         self.simulator_url = simulator_url
         self.keys = keys
         self.http = httpx.Client(base_url=url, timeout=30)
@@ -206,31 +203,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def dashboard(synced: Settings, simulator: RunningSimulator, api: Api) -> Iterator[Dashboard]:
-    import uvicorn
-
     from spendscope.web.app import create_app
+    from spendscope.web.background import BackgroundServer
 
-    app = create_app(synced, now=lambda: NOW)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the dashboard did not start")
-        time.sleep(0.05)
     keys = {
         "standard": api.key("console", "standard"),
         "console": api.key("console", "admin"),
         "enterprise": api.key("enterprise", "analytics"),
     }
-    board = Dashboard(f"http://127.0.0.1:{port}", synced, simulator.url, keys)
-    try:
-        yield board
-    finally:
-        board.http.close()
-        server.should_exit = True
-        thread.join(30)
+    with BackgroundServer(create_app(synced, now=lambda: NOW)) as url:
+        board = Dashboard(url, simulator.url, keys)
+        try:
+            yield board
+        finally:
+            board.http.close()

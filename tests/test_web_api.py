@@ -474,7 +474,7 @@ def test_connect_refuses_a_wrong_key_and_saves_nothing(
             "base_url": simulator.url,
         },
     )
-    assert r.status_code == 400
+    assert r.status_code == 409  # a conflict with an existing connection
     assert "already exists" in r.json()["error"]["message"]
     assert (synced.home / "connections.json").read_bytes() == before
     ok = client.post("/api/v1/connections/acme-console/test").json()

@@ -488,43 +488,29 @@ def test_claude_code_users_sort_by_clicking_a_header(
 def test_sign_in_with_a_token_keeps_the_shared_view(browser: Browser, synced: Any) -> None:
     """Bound beyond loopback the dashboard asks for the token: a wrong one is refused, the
     right one opens the page that was asked for, with its view."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from conftest import NOW, free_port
+    from conftest import NOW
     from spendscope.web.app import create_app
+    from spendscope.web.background import BackgroundServer
 
     token = "browser-test-token-0123456789"
     app = create_app(synced, token=token, now=lambda: NOW)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        base = f"http://127.0.0.1:{port}"
-        page.goto(f"{base}/explorer?group_by=product&metric=output_tokens")
-        assert urlsplit(page.url).path == "/login"
-        page.fill("#token", "wrong-token")
-        page.click("#login-form button[type=submit]")
-        expect(page.locator("#login-error")).to_be_visible()
-        assert token not in page.content()
-        page.fill("#token", token)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
-        shown = urlsplit(page.url)
-        assert shown.path == "/explorer"
-        assert parse_qs(shown.query)["group_by"] == ["product"]
-        assert page.locator("#explorer-chart .main-svg").count() > 0
-        assert token not in page.content()
-    finally:
-        context.close()
-        server.should_exit = True
-        thread.join(30)
+    with BackgroundServer(app) as base:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(f"{base}/explorer?group_by=product&metric=output_tokens")
+            assert urlsplit(page.url).path == "/login"
+            page.fill("#token", "wrong-token")
+            page.click("#login-form button[type=submit]")
+            expect(page.locator("#login-error")).to_be_visible()
+            assert token not in page.content()
+            page.fill("#token", token)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
+            shown = urlsplit(page.url)
+            assert shown.path == "/explorer"
+            assert parse_qs(shown.query)["group_by"] == ["product"]
+            assert page.locator("#explorer-chart .main-svg").count() > 0
+            assert token not in page.content()
+        finally:
+            context.close()

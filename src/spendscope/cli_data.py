@@ -106,12 +106,12 @@ def connect() -> None:
 def _connect(
     kind: str, label: str, key: str | None, base_url: str | None, home: str | None, api: str | None
 ) -> None:
-    from .connections import ConnectionStore, validate_label
+    from .connections import ConnectionStore
     from .operations import connect as do_connect
 
     settings = _settings(home)
     store = ConnectionStore(settings)
-    validate_label(label)
+    store.ensure_label_free(label)  # before asking for the key
     secret = _read_key(key)
     done = do_connect(settings, store, kind, label, secret, base_url=base_url, api=api, now=_now())
     conn, org = done.connection, done.organization

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from .cli import main
+from .cli import _parse_now, main
 from .cli_data import _settings, friendly, home_option
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .warehouse.store import Warehouse
 
 
 def run_dashboard(
-    settings: object,
+    settings: Settings,
     host: str,
     port: int,
     *,
     scheduled_sync: bool,
-    warehouse: object | None = None,
-    client_options: dict[str, object] | None = None,
+    warehouse: Warehouse | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> None:
     """Build the app and serve it until interrupted (Ctrl-C)."""
     import uvicorn
@@ -23,15 +30,11 @@ def run_dashboard(
     from .web.app import create_app, serve_token
 
     token = serve_token(host)
-    import os
-
-    from .cli import _parse_now
-
     pinned = _parse_now(os.environ.get("SPENDSCOPE_NOW"))
     clock = (lambda: pinned) if pinned is not None else None
     app = create_app(
-        settings,  # type: ignore[arg-type]
-        warehouse=warehouse,  # type: ignore[arg-type]
+        settings,
+        warehouse=warehouse,
         scheduled_sync=scheduled_sync,
         token=token,
         now=clock,

@@ -269,18 +269,14 @@ class ConnectionStore:
             api_mode=api_mode,
         )
         with self._locked() as connections:
-            for existing in connections:
-                if existing.label == label and existing.is_active:
-                    raise ConnectionStoreError(
-                        f"a connection labelled {label!r} already exists; choose another label"
-                    )
-                if existing.label == label:
-                    raise ConnectionStoreError(
-                        f"label {label!r} belongs to a deleted connection whose history is kept; "
-                        "choose another label, or purge the old one first"
-                    )
+            _ensure_free(connections, label)
             self._save([*connections, conn])
         return conn
+
+    def ensure_label_free(self, label: str) -> None:
+        """Raise if `label` is invalid or taken (by an active or a deleted connection)."""
+        validate_label(label)
+        _ensure_free(self._load(), label)
 
     def mark_deleted(self, label: str, *, now: datetime | None = None) -> Connection:
         """Delete the stored key now; keep the record (state "deleted") to label its history."""
@@ -302,6 +298,19 @@ class ConnectionStore:
         with self._locked() as connections:
             self._find(connections, label)
             self._save([c for c in connections if c.label != label])
+
+
+def _ensure_free(connections: builtins.list[Connection], label: str) -> None:
+    for existing in connections:
+        if existing.label == label and existing.is_active:
+            raise ConnectionStoreError(
+                f"a connection labelled {label!r} already exists; choose another label"
+            )
+        if existing.label == label:
+            raise ConnectionStoreError(
+                f"label {label!r} belongs to a deleted connection whose history is kept; "
+                "choose another label, or purge the old one first"
+            )
 
 
 def _fsync_dir(directory: Path) -> None:

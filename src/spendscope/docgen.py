@@ -204,9 +204,9 @@ def cli_markdown() -> str:
     ]
 
     def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
-        ctx = click.Context(
-            cmd, info_name=path[-1], parent=parent, terminal_width=100, max_content_width=100
-        )
+        # The command's own context settings (e.g. `-h` as well as `--help`), as when it runs.
+        settings = {"terminal_width": 100, "max_content_width": 100, **cmd.context_settings}
+        ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
         if isinstance(cmd, click.Group):
             out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
             for name in cmd.list_commands(ctx):

@@ -49,21 +49,14 @@ def connect(
     now: datetime | None = None,
 ) -> Connected:
     """Test a key, then save the connection (encrypted). Nothing is saved when the test fails."""
-    from .connections import validate_label
     from .errors import ConfigError
 
     if kind not in ("console", "enterprise"):
         raise ConfigError(f"Unknown connection kind '{kind}'.", "Use console or enterprise.")
-    validate_label(label)
+    store.ensure_label_free(label)  # before the key is sent anywhere
     key = key.strip()
     if not key:
         raise ConfigError("No key given.", "Paste the organization's key.")
-    if label in {c.label for c in store.list(include_deleted=True)}:
-        raise ConfigError(
-            f"A connection labelled '{label}' already exists (or was deleted with its history "
-            "kept).",
-            "Pick another label, or purge the old connection first.",
-        )
     url = base_url or settings.base_url
     org = probe(settings, kind, key, url, now)
     conn = store.add(

@@ -5,7 +5,6 @@ Shared by the REST API and the pages (like `queries.py`); every value is a bound
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -219,10 +218,3 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
 
 def _int(v: Any) -> int | None:
     return None if v is None else int(v)
-
-
-def default_range(today: date, days: int = 30) -> tuple[date, date]:
-    from datetime import timedelta
-
-    end = today + timedelta(days=1)
-    return end - timedelta(days=days), end

@@ -11,7 +11,11 @@ CORE_FEEDS = ("cost", "usage")
 
 
 def connection_health(warehouse: Warehouse, count_rows: bool = True) -> dict[str, dict[str, Any]]:
-    con = warehouse.duckdb().cursor()
+    with warehouse.cursor() as con:
+        return _health(con, count_rows)
+
+
+def _health(con: Any, count_rows: bool) -> dict[str, dict[str, Any]]:
     tables = {
         r[0]
         for r in con.execute(
@@ -67,11 +71,11 @@ def connection_health(warehouse: Warehouse, count_rows: bool = True) -> dict[str
 
 
 def recent_events(warehouse: Warehouse, connection: str, n: int = 10) -> list[dict[str, Any]]:
-    con = warehouse.duckdb().cursor()
-    cur = con.execute(
-        f"SELECT occurred_at, level, category, message, detail FROM {DATASET}.events "
-        "WHERE connection_label = ? ORDER BY occurred_at DESC LIMIT ?",
-        [connection, n],
-    )
     cols = ["occurred_at", "level", "category", "message", "detail"]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    rows = warehouse.read(
+        f"SELECT {', '.join(cols)} FROM {DATASET}.events "
+        "WHERE connection_label = ? ORDER BY occurred_at DESC LIMIT ?",
+        connection,
+        n,
+    )
+    return [dict(zip(cols, r, strict=True)) for r in rows]

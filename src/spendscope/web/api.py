@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -119,16 +119,22 @@ def overview(
     return queries.overview(st.warehouse, _day(as_of, "as_of") or st.today())
 
 
-def _explore(
+Metric = Annotated[str, Query(description="A metric name (see /meta).")]
+GroupBy = Annotated[str | None, Query(description="A dimension name, or empty for none.")]
+Limit = Annotated[int, Query(ge=1, le=100, description="Groups shown; the rest are 'Other'.")]
+
+
+def explored(
     request: Request,
-    metric: str,
-    group_by: str | None,
-    granularity: str,
-    since: str | None,
-    until: str | None,
-    filter: list[str] | None,
-    limit: int,
+    metric: Metric = "cost",
+    group_by: GroupBy = None,
+    granularity: Granularity = "day",
+    since: Since = None,
+    until: Until = None,
+    filter: Filters = None,
+    limit: Limit = 10,
 ) -> dict[str, Any]:
+    """The explorer's question, from the query string (shared by /explore and /explore.csv)."""
     st = _state(request)
     scope = _scope(st, since, until, filter)
     return queries.explore(
@@ -136,23 +142,12 @@ def _explore(
     )
 
 
-Metric = Annotated[str, Query(description="A metric name (see /meta).")]
-GroupBy = Annotated[str | None, Query(description="A dimension name, or empty for none.")]
-Limit = Annotated[int, Query(ge=1, le=100, description="Groups shown; the rest are 'Other'.")]
+Explored = Annotated[dict[str, Any], Depends(explored)]
 
 
 @router.get("/explore", summary="A metric over time, split by one dimension")
-def explore(
-    request: Request,
-    metric: Metric = "cost",
-    group_by: GroupBy = None,
-    granularity: Granularity = "day",
-    since: Since = None,
-    until: Until = None,
-    filter: Filters = None,
-    limit: Limit = 10,
-) -> Any:
-    return _explore(request, metric, group_by, granularity, since, until, filter, limit)
+def explore(result: Explored) -> Any:
+    return result
 
 
 @router.get(
@@ -160,17 +155,7 @@ def explore(
     summary="The explorer's result as CSV (period, key, label, value)",
     response_class=Response,
 )
-def explore_csv(
-    request: Request,
-    metric: Metric = "cost",
-    group_by: GroupBy = None,
-    granularity: Granularity = "day",
-    since: Since = None,
-    until: Until = None,
-    filter: Filters = None,
-    limit: Limit = 10,
-) -> Response:
-    result = _explore(request, metric, group_by, granularity, since, until, filter, limit)
+def explore_csv(result: Explored) -> Response:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["period", "key", "label", result["metric"]])

@@ -39,13 +39,30 @@ if TYPE_CHECKING:
     from .sync_service import SyncService
 
 HERE = Path(__file__).parent
+# route -> (page name: its file in pages/ and its nav entry, title)
 PAGES = {
-    "/": "overview.html",
-    "/explorer": "explorer.html",
-    "/connections": "connections.html",
-    "/claude-code": "claude_code.html",
-    "/engagement": "engagement.html",
+    "/": ("overview", "Overview"),
+    "/explorer": ("explorer", "Explorer"),
+    "/connections": ("connections", "Connections"),
+    "/claude-code": ("claude_code", "Claude Code"),
+    "/engagement": ("engagement", "Engagement"),
 }
+
+
+def render_page(name: str, title: str) -> str:
+    """A page: the shared layout (head, navigation) around the page's own `<main>`."""
+    pages = HERE / "pages"
+    layout = (pages / "layout.html").read_text(encoding="utf-8")
+    main = (pages / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
+    current = f'data-nav="{name}"'
+    return (
+        layout.replace("{title}", title)
+        .replace("{page}", name)
+        .replace(current, f'{current} aria-current="page"')
+        .replace("{main}", main)
+    )
+
+
 SESSION_COOKIE = "spendscope_session"
 TOKEN_ENV = "SPENDSCOPE_SERVE_TOKEN"
 
@@ -244,14 +261,16 @@ def create_app(
 
     app.include_router(router)
 
-    def page(name: str) -> Callable[[], Response]:
+    def page(html: str) -> Callable[[], Response]:
         def serve_page() -> Response:
-            return HTMLResponse((HERE / "pages" / name).read_text(encoding="utf-8"))
+            return HTMLResponse(html)
 
         return serve_page
 
-    for route, name in PAGES.items():
-        app.add_api_route(route, page(name), methods=["GET"], include_in_schema=False)
+    for route, (name, title) in PAGES.items():
+        app.add_api_route(
+            route, page(render_page(name, title)), methods=["GET"], include_in_schema=False
+        )
 
     @app.get("/login", include_in_schema=False)
     def login_page() -> Response:

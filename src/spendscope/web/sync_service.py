@@ -42,7 +42,6 @@ class SyncService:
         self._now = now or (lambda: datetime.now(UTC))
         self._client_options = client_options
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None

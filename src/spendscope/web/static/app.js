@@ -1941,15 +1941,19 @@
       line("daily_active", "Daily active", PALETTE[2], { fill: "tozeroy", fillcolor: "rgba(89, 161, 79, 0.10)" }),
       line("seats", "Seats", "#8a94a3", { line: { color: "#8a94a3", width: 1.5, dash: "dash" } }),
     ];
-    const layout = baseLayout({
+    await drawChart(box, traces, peopleLayout(1.1));
+  }
+
+  // Counts of people by day, legend above the plot.
+  function peopleLayout(legendY) {
+    return baseLayout({
       xaxis: timeAxis("day"),
       yaxis: { tickformat: ",d" },
       hovermode: "x unified",
       showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.1 },
+      legend: { orientation: "h", x: 0, y: legendY },
       margin: { t: 28 },
     });
-    await drawChart(box, traces, layout);
   }
 
   async function renderSurfaceChart(data) {
@@ -1970,15 +1974,7 @@
       type: "scatter", mode: "lines", name, x, y: s.map((r) => (r[key] === null || r[key] === undefined ? null : Number(r[key]))),
       line: { color, width: 2 }, hovertemplate: "%{y:,}<extra>" + name + "</extra>",
     }));
-    const layout = baseLayout({
-      xaxis: timeAxis("day"),
-      yaxis: { tickformat: ",d" },
-      hovermode: "x unified",
-      showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.14 },
-      margin: { t: 28 },
-    });
-    await drawChart(box, traces, layout);
+    await drawChart(box, traces, peopleLayout(1.14));
   }
 
   function renderEngTables(data) {
