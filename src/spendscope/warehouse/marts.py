@@ -38,7 +38,6 @@ from .views import (
     USAGE_SOURCES,
     _spend_select,
     _usage_select,
-    overlap_join,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +115,21 @@ def _grain(table: str) -> str:
     return "alternate" if table in ALTERNATE_TABLES else "legacy"
 
 
+def _without_overlaps(start: str, precedence: str) -> str:
+    """An anti-join leaving out double-booked rows: the rule of the views' `_with_overlaps`,
+    written as one hash join. Materializing every row, this is several times faster than the
+    views' correlated form; for the views' filtered reads the correlated form is faster (date
+    filters reach the scans), so each keeps its own."""
+    if precedence == "console":
+        return f"""LEFT JOIN (SELECT DISTINCT connection_label AS ol, organization_id AS oo,
+            day AS od FROM {S}.overlaps) o
+        ON b.connection_kind = 'enterprise' AND o.ol = b.connection_label
+            AND o.oo = b.organization_id AND o.od = CAST(b.{start} AS DATE)"""
+    return f"""LEFT JOIN (SELECT DISTINCT console_label AS ol, day AS od FROM {S}.overlaps) o
+        ON b.connection_kind = 'console' AND o.ol = b.connection_label
+            AND o.od = CAST(b.{start} AS DATE)"""
+
+
 def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
     """mart -> one SELECT per source table (rows that count, in the mart's columns)."""
     out: dict[str, list[str]] = {MART_SPEND: [], MART_USAGE: []}
@@ -146,7 +160,7 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
             )
             out[mart].append(
                 f"SELECT {dims}, {values} FROM ({select(table, source, mapping)}) b "
-                f"{overlap_join(start, precedence)} WHERE o.ol IS NULL "
+                f"{_without_overlaps(start, precedence)} WHERE o.ol IS NULL "
                 f"AND b.{start} >= CAST(? AS TIMESTAMPTZ)"
             )
     return out

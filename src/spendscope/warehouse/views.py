@@ -191,7 +191,8 @@ USAGE_SOURCES: list[tuple[str, str, dict[str, str]]] = [
     ),
 ]
 
-# The alternate grain of each kind (read by the marts, not by the views): the actor-based
+# The alternate grain of each kind (read by the marts, not by the views; the marts write the
+# views' double-booking rule as an anti-join of their own): the actor-based
 # mapping of the Enterprise user grain fits both (columns a grain lacks are null).
 ALTERNATE_SPEND_SOURCES = [
     (table, "analytics/cost", SPEND_SOURCES[2][2])
@@ -255,42 +256,36 @@ FROM {S}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
     organization_id AS conn_org_id FROM {S}.connections) c ON c.conn_label = t.connection_label"""
 
 
-def overlap_join(start_col: str, precedence: str) -> str:
-    """A LEFT JOIN (alias `o`) finding whether a row of `b` is the double-booked copy that the
-    precedence leaves out: `o.ol IS NOT NULL` for those rows. One hash join (the views and the
-    marts share it)."""
-    if precedence == "console":
-        return f"""LEFT JOIN (SELECT DISTINCT connection_label AS ol, organization_id AS oo,
-            day AS od FROM {S}.overlaps) o
-        ON b.connection_kind = 'enterprise' AND o.ol = b.connection_label
-            AND o.oo = b.organization_id AND o.od = CAST(b.{start_col} AS DATE)"""
-    return f"""LEFT JOIN (SELECT DISTINCT console_label AS ol, day AS od FROM {S}.overlaps) o
-        ON b.connection_kind = 'console' AND o.ol = b.connection_label
-            AND o.od = CAST(b.{start_col} AS DATE)"""
-
-
-def _mark_join(start_col: str, precedence: str) -> str:
-    """A LEFT JOIN (alias `m`) giving a counted row the label of the connection whose copy of
-    the same spend was left out (`m.mark`)."""
-    if precedence == "console":
-        return f"""LEFT JOIN (SELECT console_label AS ml, day AS md, min(connection_label) AS mark
-            FROM {S}.overlaps GROUP BY 1, 2) m
-        ON b.connection_kind <> 'enterprise' AND m.ml = b.connection_label
-            AND m.md = CAST(b.{start_col} AS DATE)"""
-    return f"""LEFT JOIN (SELECT connection_label AS ml, organization_id AS mo, day AS md,
-            min(console_label) AS mark FROM {S}.overlaps GROUP BY 1, 2, 3) m
-        ON b.connection_kind <> 'console' AND m.ml = b.connection_label
-            AND m.mo = b.organization_id AND m.md = CAST(b.{start_col} AS DATE)"""
-
-
 def _with_overlaps(base: str, start_col: str, precedence: str, keep: bool) -> str:
     """Rows of `base` that count (keep=True), or the double-booked ones left out."""
-    excluded = overlap_join(start_col, precedence)
+    if precedence == "console":
+        loser, mark = (
+            "enterprise",
+            """(SELECT min(o.connection_label) FROM {S}.overlaps o
+             WHERE o.console_label = b.connection_label
+               AND o.day = CAST(b.{col} AS DATE))""",
+        )
+        hit = """EXISTS (SELECT 1 FROM {S}.overlaps o WHERE o.connection_label = b.connection_label
+             AND o.organization_id = b.organization_id AND o.day = CAST(b.{col} AS DATE))"""
+    else:
+        loser, mark = (
+            "console",
+            """(SELECT min(o.console_label) FROM {S}.overlaps o
+             WHERE o.connection_label = b.connection_label
+               AND o.organization_id = b.organization_id
+               AND o.day = CAST(b.{col} AS DATE))""",
+        )
+        hit = """EXISTS (SELECT 1 FROM {S}.overlaps o WHERE o.console_label = b.connection_label
+             AND o.day = CAST(b.{col} AS DATE))"""
+    mark = mark.format(S=S, col=start_col)
+    hit = hit.format(S=S, col=start_col)
+    cond = f"b.connection_kind = '{loser}' AND {hit}"
     if keep:
-        return f"""SELECT b.*, m.mark AS overlaps_connection
-FROM ({base}) b {excluded} {_mark_join(start_col, precedence)}
-WHERE o.ol IS NULL"""
-    return f"SELECT b.* FROM ({base}) b {excluded} WHERE o.ol IS NOT NULL"
+        return f"""SELECT b.*, CASE WHEN b.connection_kind <> '{loser}' THEN {mark} END
+    AS overlaps_connection
+FROM ({base}) b
+WHERE NOT ({cond})"""
+    return f"SELECT b.* FROM ({base}) b WHERE {cond}"
 
 
 def spend_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
