@@ -7,6 +7,8 @@ a key so that its holder's `repr` shows only `mask_key(key)`.
 
     SpendscopeError
     ├── ConfigError              bad settings or arguments
+    │   └── InvalidInput         a value given on the command line or to the API is out of bounds
+    ├── NotFoundLocally          a connection (or other named thing) that does not exist here
     ├── KeyCheckFailed           a key tested at connect time is not usable (`.reason`)
     └── UpstreamError            the Anthropic API answered with an error, or could not be reached
         ├── InvalidRequest       400 (and other unlisted 4xx)
@@ -26,10 +28,12 @@ import re
 __all__ = [
     "AuthenticationFailed",
     "ConfigError",
+    "InvalidInput",
     "InvalidRequest",
     "KeyCheckFailed",
     "MalformedResponse",
     "NotFound",
+    "NotFoundLocally",
     "PermissionDenied",
     "RateLimited",
     "Secret",
@@ -96,6 +100,14 @@ class SpendscopeError(Exception):
 
 class ConfigError(SpendscopeError):
     """Invalid configuration or arguments."""
+
+
+class InvalidInput(ConfigError):
+    """A value given on the command line or to the API is malformed or out of bounds (HTTP 400)."""
+
+
+class NotFoundLocally(SpendscopeError):
+    """Something named by the user (a connection label, ...) does not exist here (HTTP 404)."""
 
 
 class WarehouseError(SpendscopeError):
