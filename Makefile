@@ -1,7 +1,6 @@
 # The two commands a fresh clone needs: `make demo` and `make test`.
 UV := ./scripts/uv
 export UV_PYTHON_DOWNLOADS := never
-export RUNTIME__DLTHUB_TELEMETRY := false
 
 .PHONY: demo test lint format typecheck unit sync benchmark docs clean
 

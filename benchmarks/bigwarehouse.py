@@ -17,7 +17,7 @@ exactly `spend_rows` rows, with proportionate data everywhere else:
   API keys, users, organizations), `sync_state`, `events`, Claude Code usage and the Enterprise
   engagement tables.
 
-Rows are not loaded through dlt: `Warehouse.initialize()` creates the empty tables, then
+Rows are not loaded through the sync: `Warehouse.initialize()` creates the empty tables, then
 `INSERT ... SELECT` over `range()` fills them with hash-based, deterministic pseudo-random values;
 `overlaps`, the views and (when `spendscope.warehouse.marts` exists) the marts are rebuilt last.
 Each day's rows are distinct combinations of the grain's dimensions (an invertible stride through

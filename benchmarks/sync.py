@@ -4,10 +4,13 @@ Measures, against a simulator in its own process (so memory figures are the sync
 - requests issued, against the minimum the API's page limits allow for the data loaded;
 - wall time, against the floor the analytics rate limit sets (the simulator runs with a raised
   limit to scale time: floor = the busiest organization's analytics requests / rpm);
-- rows loaded per second, and peak memory (RSS) of the syncing process.
+- rows loaded per second, and peak memory (RSS) of the syncing process;
+- the disk the warehouse takes while it syncs: the peak of the file, its write-ahead log and
+  DuckDB's spill directory together (sampled every 20 ms), against the file's final size.
 
 Run with `uv run python -m benchmarks.sync [--rpm 1200]`; rewrites the sync section of
-BENCHMARKS.md.
+BENCHMARKS.md. `--upsert ROWS` instead compares ways to upsert a window into a table of ROWS rows
+(the write path's choice) and rewrites the upsert section.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import argparse
 import math
 import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -80,6 +85,52 @@ def _start_simulator(rpm: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("simulator did not start")
 
 
+class DiskSampler:
+    """Samples the size of the warehouse file, its write-ahead log and its spill directory."""
+
+    def __init__(self, path: Path, every: float = 0.02) -> None:
+        self.path = path
+        self.every = every
+        self.peak = {"file": 0, "wal": 0, "tmp": 0, "total": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _size(self, p: Path) -> int:
+        try:
+            if p.is_dir():
+                return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            return p.stat().st_size
+        except OSError:  # appeared or vanished while measured
+            return 0
+
+    def sample(self) -> None:
+        sizes = {
+            "file": self._size(self.path),
+            "wal": self._size(self.path.with_name(self.path.name + ".wal")),
+            "tmp": self._size(self.path.with_name(self.path.name + ".tmp")),
+        }
+        sizes["total"] = sum(sizes.values())
+        for k, v in sizes.items():
+            self.peak[k] = max(self.peak[k], v)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def __enter__(self) -> DiskSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
 def _pages(units: int, limit: int = 1000) -> int:
     return max(1, math.ceil(units / limit))
 
@@ -118,6 +169,82 @@ def minimum_requests(
     return out
 
 
+UPSERTS = {
+    "DELETE narrowed to the batch's connection and bucket range, then INSERT BY NAME (used)": (
+        "",
+        "DELETE FROM t WHERE row_key IN (SELECT row_key FROM incoming) "
+        "AND connection_label = 'c' AND bucket_start BETWEEN ? AND ?; "
+        "INSERT INTO t BY NAME SELECT * FROM incoming",
+    ),
+    "DELETE by row_key alone, then INSERT BY NAME": (
+        "",
+        "DELETE FROM t WHERE row_key IN (SELECT row_key FROM incoming); "
+        "INSERT INTO t BY NAME SELECT * FROM incoming",
+    ),
+    "PRIMARY KEY (row_key) and INSERT OR REPLACE": (
+        "PRIMARY KEY",
+        "INSERT OR REPLACE INTO t BY NAME SELECT * FROM incoming",
+    ),
+}
+
+
+def upsert(rows: int, windows: int = 20, days: int = 365) -> list[str]:
+    """Time upserting one-day windows (every row of the day revised) into a table of `rows`."""
+    import duckdb
+    import pyarrow.compute as pc
+
+    lines = ["| Method | Build | Per window | Rows per window |", "|---|---|---|---|"]
+    for name, (pk, sql) in UPSERTS.items():
+        path = Path(tempfile.mkdtemp(prefix="spendscope-upsert-")) / "u.duckdb"
+        con = duckdb.connect(str(path), config={"memory_limit": "256MB"})
+        try:
+            con.execute(
+                f"CREATE TABLE t (row_key VARCHAR NOT NULL {pk}, connection_label VARCHAR NOT "
+                "NULL, bucket_start TIMESTAMPTZ NOT NULL, model VARCHAR, amount DECIMAL(38, 9), "
+                "tokens BIGINT)"
+            )
+            t0 = time.perf_counter()
+            try:
+                con.execute(
+                    "INSERT INTO t SELECT md5(CAST(i AS VARCHAR))[:32], 'c', TIMESTAMPTZ "
+                    f"'2025-11-01 00:00:00+00' + to_days(CAST(i * {days} // {rows} AS INTEGER)), "
+                    f"'model-' || (i % 7), (i % 1000) / 7.0, i FROM range({rows}) r(i) ORDER BY 3"
+                )
+                con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                lines.append(f"| {name} | fails: {str(exc).splitlines()[0][:90]} | — | — |")
+                continue
+            build = time.perf_counter() - t0
+            batches = []
+            for d in range(days - windows, days):
+                batch = con.execute(
+                    "SELECT row_key, connection_label, bucket_start, model, amount + 1 AS amount, "
+                    "tokens FROM t WHERE bucket_start >= TIMESTAMPTZ '2025-11-01 00:00:00+00' + "
+                    f"to_days({d}) AND bucket_start < TIMESTAMPTZ '2025-11-01 00:00:00+00' + "
+                    f"to_days({d + 1})"
+                ).to_arrow_table()
+                batches.append(batch)
+            t1 = time.perf_counter()
+            for batch in batches:
+                cur = con.cursor()
+                cur.execute("BEGIN TRANSACTION")
+                cur.register("incoming", batch)
+                bounds = pc.min_max(batch.column("bucket_start")).as_py()
+                for statement in sql.split("; "):
+                    params = [bounds["min"], bounds["max"]] if "?" in statement else []
+                    cur.execute(statement, params)
+                cur.execute("COMMIT")
+                cur.close()
+            per = (time.perf_counter() - t1) / len(batches)
+            lines.append(
+                f"| {name} | {build:.1f} s | {per * 1000:,.0f} ms | {batches[0].num_rows:,} |"
+            )
+        finally:
+            con.close()
+            shutil.rmtree(path.parent, ignore_errors=True)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -126,7 +253,26 @@ def main(argv: list[str] | None = None) -> int:
         default=1200,
         help="analytics requests per minute per organization (scaled)",
     )
+    ap.add_argument(
+        "--upsert", type=int, metavar="ROWS", help="compare upsert methods on ROWS rows instead"
+    )
     args = ap.parse_args(argv)
+    if args.upsert:
+        lines = upsert(args.upsert)
+        print("\n".join(lines))
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        write_section(
+            "upsert",
+            "Write path: upserting a window",
+            [
+                f"Measured {stamp} on a 2-core machine: a table of {args.upsert:,} rows over "
+                "365 days, DuckDB memory limit 256 MB (the warehouse's); 20 one-day windows, "
+                "every row of the day revised, each in its own transaction.",
+                "",
+                *lines,
+            ],
+        )
+        return 0
     proc, url = _start_simulator(args.rpm)
     try:
         info = httpx.get(url + "/_simulator/info").json()
@@ -157,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         wh.initialize()
         httpx.post(url + "/_simulator/stats/reset")
         t0 = time.perf_counter()
-        reports = run_sync(settings, store, wh, request=SyncRequest(), now=lambda: NOW)
+        with DiskSampler(Path(settings.warehouse_path)) as disk:
+            reports = run_sync(settings, store, wh, request=SyncRequest(), now=lambda: NOW)
         wall = time.perf_counter() - t0
+        final_bytes = Path(settings.warehouse_path).stat().st_size
         stats = httpx.get(url + "/_simulator/stats").json()
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         errors = [r.error for r in reports if r.error]
@@ -211,7 +359,11 @@ def main(argv: list[str] | None = None) -> int:
             "(target ≤ 1.20×) |",
             f"| Rows loaded | {rows:,} ({rows / wall:,.0f} rows/s) | |",
             f"| Peak memory of the syncing process | {peak_mb:.0f} MB | < 1,024 MB |",
-            f"| dlt load runs | {wh.load_runs} | |",
+            f"| Write transactions (a window, or an event) | {wh.load_runs:,} "
+            f"({wh.write_seconds:.1f} s in all) and {wh.checkpoints} checkpoints | |",
+            f"| Disk while syncing (file + write-ahead log + spill) | peak "
+            f"{_mb(disk.peak['total'])}: log at most {_mb(disk.peak['wal'])}, spill at most "
+            f"{_mb(disk.peak['tmp'])} | final file {_mb(final_bytes)} |",
         ]
         lines += ["", "Minimum requests by part:", "", "| Part | Minimum |", "|---|---|"]
         lines += [f"| {k} | {v:,} |" for k, v in minimum.items()]

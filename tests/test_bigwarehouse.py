@@ -13,7 +13,7 @@ from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, build
 S = "spendscope"
 
 
-@pytest.mark.slow  # Warehouse.initialize() (dlt) takes most of its ~10 s
+@pytest.mark.slow
 def test_small_warehouse(tmp_path: Path) -> None:
     home = tmp_path / "bigwh"
     figures = build(home, spend_rows=20_000, days=30, today=date(2026, 11, 22))

@@ -475,9 +475,7 @@ def test_engine_loads_the_feeds_and_skips_a_missing_scope(
     warehouse = Warehouse(settings)
     conn = ConnectionInfo("acme", "console", None, "auto")
     feeds: list[Feed] = [*admin_feeds("console"), *claude_code_feeds()]
-    # The tables the sync reads, empty (as `initialize()` creates them).
-    needed = {"sync_state", "events", "corrections", *(t.name for f in feeds for t in f.tables)}
-    warehouse._run({n: ALL_TABLES[n].arrow_schema().empty_table() for n in needed})
+    warehouse.initialize()  # every table, empty
     sync = ConnectionSync(
         warehouse,
         settings,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -253,7 +251,7 @@ def assert_marts_match_views(settings: Settings) -> None:
     assert marts() == incremental
 
 
-# -- faults, rate limits, kills --
+# -- faults and rate limits (kills: test_crash.py) --
 
 
 def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
@@ -318,40 +316,6 @@ def test_not_found_is_an_error_never_no_data(
         settings, "SELECT count(*) FROM spendscope.sync_state WHERE feed IN ('cost', 'usage')"
     )[0][0]
     assert states == 0  # nothing is marked complete
-
-
-def test_killed_sync_resumes_exactly(tmp_path: Path) -> None:
-    config = SimConfig(seed=42, rpm=0, latency_ms=15)
-    with RunningSimulator(config, now=NOW) as running:
-        api = Api(running.url)
-        settings = make_settings(tmp_path)
-        connect(settings, api, running.url)
-        env = {
-            **os.environ,
-            "SPENDSCOPE_HOME": str(tmp_path),
-            "SPENDSCOPE_SECRET_KEY": "test-master-key",
-            "SPENDSCOPE_NOW": NOW.isoformat(),
-            "SPENDSCOPE_CONSOLE_BACKFILL_DAYS": str(BACKFILL_DAYS),
-            "SPENDSCOPE_ENTERPRISE_BACKFILL_DAYS": str(BACKFILL_DAYS),
-            "SPENDSCOPE_ANALYTICS_RPM": "0",
-        }
-        cmd = [sys.executable, "-m", "spendscope", "sync"]
-        for delay in (2.5, 5.0):
-            proc = subprocess.Popen(
-                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        done = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        dupes = query(
-            settings, "SELECT count(*) - count(DISTINCT row_key) FROM spendscope.analytics_cost_key"
-        )[0][0]
-        assert dupes == 0
-        assert_exact(api, settings)
 
 
 # -- double-booking --

@@ -22,7 +22,7 @@ TODAY = NOW.date()
 @pytest.fixture(scope="module")
 def client(synced: Settings) -> Any:
     app = create_app(synced, now=lambda: NOW)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -327,7 +327,12 @@ def test_csv_adds_up_to_the_api_total(client: TestClient) -> None:
         ({"metric": "tokens", "group_by": "cost_type"}, 400, "cost metrics only"),
         ({"filter": "model"}, 400, "dimension:value"),
         ({"limit": 0}, 422, "limit"),
+        ({"limit": -1}, 422, "limit"),
         ({"granularity": "hour"}, 422, "granularity"),
+        # dates outside 2000-01-01 .. 2100-01-01 are refused with the range, not a 500
+        ({"until": "0001-01-05"}, 400, "2000-01-01 to 2100-01-01"),
+        ({"since": "9999-12-31"}, 400, "2100-01-01"),
+        ({"since": "1999-12-31", "until": "2000-01-05"}, 400, "out of range"),
     ],
 )
 def test_bad_parameters_get_one_clear_error(
@@ -338,6 +343,22 @@ def test_bad_parameters_get_one_clear_error(
     err = r.json()["error"]
     assert words in err["message"]
     assert err["hint"]
+
+
+def test_out_of_range_days_are_400_everywhere(client: TestClient) -> None:
+    for path, params in [
+        ("/api/v1/overview", {"as_of": "9999-12-31"}),
+        ("/api/v1/overview", {"as_of": "0001-01-01"}),
+        ("/api/v1/claude-code", {"until": "0001-01-05"}),
+        ("/api/v1/engagement", {"since": "2100-01-02"}),
+        ("/api/v1/dimensions/model/values", {"until": "9999-12-31"}),
+        ("/api/v1/explore.csv", {"since": "0001-01-01"}),
+    ]:
+        r = client.get(path, params=params)
+        assert r.status_code == 400, (path, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid"
+        assert "out of range" in err["message"]
 
 
 def test_overview_month_to_date_and_last_month(client: TestClient, synced: Settings) -> None:
@@ -438,10 +459,20 @@ def test_connections_show_health_and_never_a_key(client: TestClient, api: Api) -
     ev = get(client, "/api/v1/connections/acme-console/events", limit=5)["events"]
     assert ev
     assert ev[0]["occurred_at"] >= ev[-1]["occurred_at"]
-    assert client.get("/api/v1/connections/nope/events").status_code == 400
-    missing = client.post("/api/v1/connections/nope/test")
-    assert missing.status_code == 404
-    assert "unknown connection" in missing.json()["error"]["message"]
+    for method, path in [
+        ("GET", "/api/v1/connections/nope/events"),
+        ("POST", "/api/v1/connections/nope/test"),
+        ("DELETE", "/api/v1/connections/nope"),
+    ]:
+        missing = client.request(method, path)
+        assert missing.status_code == 404, path
+        assert missing.json()["error"]["code"] == "not_found"
+        message = missing.json()["error"]["message"]
+        assert message.startswith("unknown connection 'nope'")  # the CLI's own words
+        assert "acme-console" in message
+    r = client.post("/api/v1/sync", json={"connection": "nope"})
+    assert r.status_code == 404
+    assert client.get("/api/v1/sync").json()["running"] is False
 
 
 def test_connect_refuses_a_wrong_key_and_saves_nothing(

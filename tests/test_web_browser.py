@@ -65,6 +65,10 @@ class Tab:
             lambda m: self.errors.append(f"console error: {m.text}") if m.type == "error" else None,
         )
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on(
+            "requestfailed",
+            lambda r: self.errors.append(f"failed request: {r.url} ({r.failure})"),
+        )
 
     def goto(self, path: str) -> Tab:
         self.page.goto(self.base_url + path)
@@ -73,9 +77,8 @@ class Tab:
 
     def wait_ready(self) -> None:
         """Wait for body[data-ready="1"]; fail with the page's error box if the load failed."""
-        self.page.wait_for_function(
-            "document.body.dataset.ready === '1' || document.body.dataset.error === '1'"
-        )
+        # a selector, not wait_for_function: the page's CSP forbids evaluating strings
+        self.page.wait_for_selector('body[data-ready="1"], body[data-error="1"]', state="attached")
         if self.page.evaluate("document.body.dataset.error === '1'"):
             box = self.page.locator("#error-box")
             pytest.fail(f"{self.page.url} shows an error: {box.inner_text()!r}")
@@ -110,6 +113,35 @@ def open_tab(browser: Browser, dashboard: Any) -> Iterator[Callable[[str], Tab]]
     yield opener
     for c in contexts:
         c.close()
+
+
+def test_api_docs_work_offline_under_the_csp(browser: Browser, dashboard: Any) -> None:
+    """/api/docs draws every operation from the installed Swagger UI, with every request that
+    leaves the dashboard refused, and no console error (a CSP violation would be one)."""
+    context = browser.new_context()
+    try:
+        tab = Tab(context, dashboard.url)
+        outside: list[str] = []
+
+        def refuse(route: Any) -> None:
+            outside.append(route.request.url)
+            route.abort()
+
+        context.route(lambda url: not url.startswith(dashboard.url), refuse)
+        response = tab.page.goto(dashboard.url + "/api/docs")
+        assert response is not None
+        assert response.status == 200
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        operations = tab.page.locator(".opblock")
+        expect(operations.first).to_be_visible()
+        paths = dashboard.get("/api/v1/openapi.json")["paths"]
+        assert operations.count() == sum(len(p) for p in paths.values())
+        tab.page.locator(".opblock-summary").first.click()  # an operation opens
+        expect(tab.page.locator(".opblock-body").first).to_be_visible()
+        assert outside == []
+        tab.assert_clean()
+    finally:
+        context.close()
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from spendscope.simulator.server import RunningSimulator
 from spendscope.web.app import create_app, is_loopback, serve_token
 
 TOKEN = "s3cret-token-for-tests-0123456789"
+LOCAL = "http://127.0.0.1"  # a Host the dashboard answers to (TestClient's default is not)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
 
 def test_token_guards_pages_and_api(synced: Any) -> None:
     app = create_app(synced, token=TOKEN, now=lambda: NOW)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         r = c.get("/api/v1/meta")
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
@@ -104,7 +105,7 @@ def test_token_guards_pages_and_api(synced: Any) -> None:
 
 def test_changes_from_another_site_are_refused(synced: Any) -> None:
     app = create_app(synced, now=lambda: NOW)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         r = c.post("/api/v1/sync", json={}, headers={"origin": "http://evil.example"})
         assert r.status_code == 403
         assert c.get("/api/v1/sync").json()["running"] is False
@@ -127,7 +128,7 @@ def test_sync_now_then_delete(fresh_home: Any) -> None:
     app = create_app(
         fresh_home, now=lambda: NOW, client_options={"backoff_base": 0.01, "backoff_max": 0.2}
     )
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         assert c.get("/api/v1/explore").json()["total"] == "0.00"
         r = c.post("/api/v1/sync", json={})
         assert r.status_code == 202
@@ -166,7 +167,7 @@ def test_scheduled_refresh_runs_when_the_data_is_stale(fresh_home: Any) -> None:
         now=lambda: NOW,
         client_options={"backoff_base": 0.01, "backoff_max": 0.2},
     )
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             s = c.get("/api/v1/sync").json()

@@ -5,9 +5,13 @@ Heavy modules are imported inside the commands that need them, so `spendscope --
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -18,6 +22,62 @@ def _fail(message: str) -> None:
     """One clear line on stderr and a non-zero exit."""
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+# -- errors: one line on stderr, the trace in the log (or on stderr with --debug) ------------------
+
+
+def remember_home(ctx: click.Context, param: Any, value: str | None) -> str | None:
+    """Callback of every `--home` option: traces go to this home's log."""
+    from . import errorlog
+
+    errorlog.set_home(Path(value) if value else None)
+    return value
+
+
+def handle_error(exc: BaseException) -> NoReturn:
+    """Print one line (and its hint) for `exc`, log its trace, and exit non-zero."""
+    from . import errorlog
+
+    if isinstance(exc, BrokenPipeError):  # `spendscope report | head`: the reader left
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    message, hint, code, internal = errorlog.describe(exc)
+    logged = errorlog.write(exc, message)
+    debug = errorlog.debug_enabled()
+    if debug:
+        sys.stderr.write(errorlog.format_trace(exc))
+    if internal:
+        line = f"internal error: {message}"
+        if logged is not None:
+            line += f"; the trace is in {logged}"
+        if not debug:
+            line += "; run with --debug to see it"
+        click.echo(line, err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"  {hint}", err=True)
+    if isinstance(exc, KeyboardInterrupt) and threading.active_count() > 1:
+        # The worker threads of an interrupted sync would keep the process alive until they
+        # finish; the warehouse is safe to stop at any instant, so leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+class _Main(click.Group):
+    """The `spendscope` group: no error that escapes a command shows a Python traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            handle_error(exc)
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -47,15 +107,25 @@ def _parse_setting(item: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spendscope")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On an error, print the full trace on stderr too (it always goes to "
+    "$SPENDSCOPE_HOME/logs/spendscope.log).",
+)
+def main(debug: bool) -> None:
     """spendscope: where your organization's Claude money goes, exactly.
 
     Connect Anthropic Console (Admin API key) and Claude Enterprise (analytics key)
     organizations, sync their usage, cost, Claude Code and engagement data into a warehouse,
     and explore it from the CLI, a REST API or a web dashboard.
     """
+    from . import errorlog
+
+    errorlog.set_debug(debug)
+    errorlog.install()
 
 
 @main.command()

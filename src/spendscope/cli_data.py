@@ -6,16 +6,17 @@ logs to stderr; errors are one line on stderr (`error: …`, then what to do) an
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import click
 
-from .cli import _parse_now, main
+from .cli import _parse_now, handle_error, main, remember_home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +27,7 @@ def home_option(fn: F) -> F:
         type=click.Path(file_okay=False),
         default=None,
         envvar="SPENDSCOPE_HOME",
+        callback=remember_home,
         help="Where spendscope keeps its warehouse, keys and settings "
         "(default: $SPENDSCOPE_HOME, else the user data directory).",
     )(fn)
@@ -44,28 +46,48 @@ def format_options(fn: F) -> F:
 
 
 def friendly(fn: F) -> F:
-    """Turn spendscope's errors into one clear line and exit 1 (no stack trace)."""
+    """Turn any error into one clear line (and its hint) and a non-zero exit, never a stack
+    trace: the trace goes to the log (see `cli.handle_error`), or to stderr with --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import SpendscopeError
-
         try:
             return fn(*args, **kwargs)
-        except SpendscopeError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"  {exc.hint}", err=True)
-            sys.exit(1)
-        except OSError as exc:
-            click.echo(
-                f"error: {exc.strerror or exc}"
-                + (f": {exc.filename}" if getattr(exc, "filename", None) else ""),
-                err=True,
-            )
-            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            handle_error(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def checked_options(fn: F) -> F:
+    """Checks of options shared by commands, before any work: `--since` before `--until`,
+    every `--connection` label known (a deleted connection counts: its history is kept)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .validation import check_range
+
+        check_range(kwargs.get("since"), kwargs.get("until"))
+        labels = list(kwargs.get("labels") or ())
+        if kwargs.get("connection"):
+            labels.append(kwargs["connection"])
+        if labels:
+            from .connections import ConnectionStore
+
+            store = ConnectionStore(_settings(kwargs.get("home")))
+            for label in labels:
+                store.get(label)  # NotFoundLocally, naming the known labels
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _limit(ctx: Any, param: Any, value: int | None) -> int | None:
+    from .validation import check_limit
+
+    return None if value is None else check_limit(value, f"--{param.name}")
 
 
 def _settings(home: str | None) -> Any:
@@ -108,10 +130,14 @@ def _connect(
 ) -> None:
     from .connections import ConnectionStore
     from .operations import connect as do_connect
+    from .validation import check_base_url
 
     settings = _settings(home)
     store = ConnectionStore(settings)
     store.ensure_label_free(label)  # before asking for the key
+    if base_url is not None:
+        check_base_url(base_url, "--base-url")
+    store.check_master_key()
     secret = _read_key(key)
     done = do_connect(settings, store, kind, label, secret, base_url=base_url, api=api, now=_now())
     conn, org = done.connection, done.organization
@@ -179,10 +205,33 @@ def connections() -> None:
     """List, test and delete connections."""
 
 
-def _health(settings: Any) -> dict[str, dict[str, Any]]:
+@contextlib.contextmanager
+def _serving(settings: Any) -> Iterator[Any]:
+    """The running `spendscope serve` of this home (`remote.RunningServer`), or None.
+
+    While `serve` runs it holds the warehouse (DuckDB admits one process), so reads and deletes
+    go through its API; a stale `serve.json` is removed and the command works locally."""
+    from .remote import find_server
+
+    server = find_server(settings)
+    try:
+        yield server
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _health(settings: Any, server: Any = None) -> dict[str, dict[str, Any]]:
     """Per connection: last successful sync, data complete through, state of the last run."""
+    if server is not None:
+        from .remote import decode_health
+
+        return decode_health(server.get("/api/v1/health")["connections"])
     if not settings.warehouse_path.exists():
-        return {}
+        from .analytics.health import key_health
+        from .connections import ConnectionStore
+
+        return key_health(ConnectionStore(settings))  # keys that can't be decrypted
     from .analytics.health import connection_health
     from .warehouse.store import Warehouse
 
@@ -204,7 +253,8 @@ def connections_list(include_deleted: bool, fmt: str, home: str | None) -> None:
     from .output import render
 
     settings = _settings(home)
-    health = _health(settings)
+    with _serving(settings) as server:
+        health = _health(settings, server)
     rows = []
     for c in ConnectionStore(settings).list(include_deleted=include_deleted):
         h = health.get(c.label, {})
@@ -259,12 +309,23 @@ def connections_test(label: str, home: str | None) -> None:
 @home_option
 @friendly
 def connections_delete(label: str, purge: bool, home: str | None) -> None:
-    """Delete a connection: its stored key goes at once; its history stays unless --purge."""
+    """Delete a connection: its stored key, and with --purge its record and rows. All of it or
+    nothing: the warehouse changes first, the key store last; a busy warehouse stops it before
+    anything changes. While `spendscope serve` runs, it goes through the server."""
     from .connections import ConnectionStore
     from .operations import delete_connection
 
     settings = _settings(home)
-    removed = delete_connection(settings, ConnectionStore(settings), label, purge=purge)
+    with _serving(settings) as server:
+        if server is not None:
+            from .remote import path_of
+
+            done = server.delete(
+                "/api/v1/connections/" + path_of(label), {"purge": "true" if purge else "false"}
+            )
+            removed = int(done["rows_removed"])
+        else:
+            removed = delete_connection(settings, ConnectionStore(settings), label, purge=purge)
     click.echo(
         f"deleted {label}: key removed"
         + (f", {removed:,} rows purged" if purge else ", history kept"),
@@ -276,12 +337,10 @@ def connections_delete(label: str, purge: bool, home: str | None) -> None:
 
 
 def _date(ctx: Any, param: Any, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date (YYYY-MM-DD)") from None
+    """A YYYY-MM-DD option from 2000-01-01 to 2100-01-01 (one line and exit 2 otherwise)."""
+    from .validation import parse_date
+
+    return None if value is None else parse_date(value, f"--{param.name}")
 
 
 @main.command()
@@ -292,6 +351,7 @@ def _date(ctx: Any, param: Any, value: str | None) -> date | None:
 @format_options
 @home_option
 @friendly
+@checked_options
 def sync(
     labels: tuple[str, ...],
     since: date | None,
@@ -310,8 +370,6 @@ def sync(
     from .sync import run_sync
     from .warehouse.store import Warehouse
 
-    if since and until and since >= until:
-        raise ConfigError(f"--since {since} is not before --until {until}.")
     settings = _settings(home)
     store = ConnectionStore(settings)
     if not store.list():
@@ -331,18 +389,29 @@ def sync(
             progress=bars.update,
             now=_now,
         )
-    finally:
+    except KeyboardInterrupt:
+        # Connections may still be writing: leave the warehouse open, as a killed process
+        # would (it is safe at any instant); the process exits at once, and `status` then
+        # shows the sync as interrupted.
+        bars.close()
+        raise
+    except BaseException:
         bars.close()
         wh.close()
+        raise
+    bars.close()
+    wh.close()
     rows = [
         {
             "connection": r.label,
             "status": "failed" if r.error else "ok",
             "rows": r.rows,
             "corrections": r.corrections,
+            "rejected": r.rejected,
             "requests": r.requests,
             "retries": r.retries,
             "seconds": round(r.seconds, 1),
+            "failed_feeds": ", ".join(f.feed for f in r.failed_feeds) or None,
             "error": r.error,
         }
         for r in reports
@@ -355,9 +424,11 @@ def sync(
                 "status",
                 "rows",
                 "corrections",
+                "rejected",
                 "requests",
                 "retries",
                 "seconds",
+                "failed_feeds",
                 "error",
             ],
             fmt,
@@ -365,8 +436,21 @@ def sync(
     )
     if any(r.error for r in reports):
         for r in reports:
-            if r.error:
+            if r.error and r.failed_feeds:
+                feeds = r.failed_feeds
+                click.echo(
+                    f"error: {r.label}: {len(feeds)} feed(s) failed "
+                    f"({', '.join(f.feed for f in feeds)}); the other feeds synced",
+                    err=True,
+                )
+                for f in feeds:
+                    click.echo(f"  {f.feed}: {f.error}", err=True)
+                if r.error not in {f.error for f in feeds}:
+                    click.echo(f"  {r.error}", err=True)
+            elif r.error:
                 click.echo(f"error: {r.label}: {r.error}", err=True)
+            if r.error and r.error_hint:
+                click.echo(f"  {r.error_hint}", err=True)
         sys.exit(1)
 
 
@@ -386,12 +470,17 @@ def sync(
 @friendly
 def status(n_events: int, fmt: str, home: str | None) -> None:
     """Each connection's health: state, last sync, complete through, rows, recent events."""
+    settings = _settings(home)
+    with _serving(settings) as server:
+        _status(settings, server, n_events, fmt)
+
+
+def _status(settings: Any, server: Any, n_events: int, fmt: str) -> None:
     from .analytics.health import recent_events
     from .connections import ConnectionStore
     from .output import render
 
-    settings = _settings(home)
-    health = _health(settings)
+    health = _health(settings, server)
     conns = ConnectionStore(settings).list(include_deleted=True)
     rows = []
     for c in conns:
@@ -404,28 +493,39 @@ def status(n_events: int, fmt: str, home: str | None) -> None:
                 "last_sync": h.get("last_success"),
                 "complete_through": h.get("complete_through"),
                 "rows": h.get("rows", 0),
+                "rejected": h.get("rejected", 0),
                 "last_error": h.get("last_error"),
             }
         )
-    click.echo(
-        render(
-            rows,
-            ["connection", "kind", "state", "last_sync", "complete_through", "rows", "last_error"],
-            fmt,
-        )
-    )
-    if fmt == "table" and settings.warehouse_path.exists() and n_events:
+    cols = ["connection", "kind", "state", "last_sync", "complete_through", "rows", "rejected"]
+    click.echo(render(rows, [*cols, "last_error"], fmt))
+    if fmt != "table" or not n_events:
+        return
+    if server is not None:
+        from .remote import decode_events, path_of
+
+        for c in conns:
+            answer = server.get(
+                f"/api/v1/connections/{path_of(c.label)}/events", {"limit": min(n_events, 500)}
+            )
+            _show_events(c.label, decode_events(answer["events"]))
+    elif settings.warehouse_path.exists():
         from .warehouse.store import Warehouse
 
         wh = Warehouse(settings)
         try:
             for c in conns:
-                events = recent_events(wh, c.label, n_events)
-                if events:
-                    click.echo(f"\n{c.label} — recent events")
-                    click.echo(render(events, ["occurred_at", "level", "category", "message"]))
+                _show_events(c.label, recent_events(wh, c.label, n_events))
         finally:
             wh.close()
+
+
+def _show_events(label: str, events: list[dict[str, Any]]) -> None:
+    from .output import render
+
+    if events:
+        click.echo(f"\n{label} — recent events")
+        click.echo(render(events, ["occurred_at", "level", "category", "message"]))
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -455,10 +555,13 @@ def status(n_events: int, fmt: str, home: str | None) -> None:
     multiple=True,
     help="dimension:value (repeatable; values of one dimension are ORed, dimensions ANDed).",
 )
-@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@click.option(
+    "--limit", type=int, default=None, callback=_limit, help="At most this many rows (1-10000)."
+)
 @format_options
 @home_option
 @friendly
+@checked_options
 def report(
     by: str,
     metric: str,
@@ -472,7 +575,7 @@ def report(
 ) -> None:
     """Totals from the warehouse, grouped by any dimensions (double-booked spend counted once):
     the same queries as the dashboard and the REST API."""
-    from .analytics.queries import Scope, parse_filters, totals
+    from .analytics.queries import GRANULARITIES, Scope, parse_filters, totals
     from .errors import ConfigError
     from .output import render
     from .warehouse.store import Warehouse
@@ -481,8 +584,22 @@ def report(
     if not settings.warehouse_path.exists():
         raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    chosen = parse_filters([*filters, *([f"connection:{connection}"] if connection else [])])
-    scope = Scope(since or date(2000, 1, 1), until or date(2100, 1, 1), chosen)
+    wanted = [*filters, *([f"connection:{connection}"] if connection else [])]
+    with _serving(settings) as server:
+        if server is not None:
+            from .remote import decode_rows
+
+            params: list[tuple[str, Any]] = [("metric", metric), ("by", ",".join(dims))]
+            params += [("since", since.isoformat())] if since else []
+            params += [("until", until.isoformat())] if until else []
+            params += [("filter", f) for f in wanted]
+            params += [("limit", limit)] if limit is not None else []
+            answer = server.get("/api/v1/report", params)
+            cols = list(answer["columns"])
+            rows = decode_rows(answer["rows"], [d for d in dims if d in GRANULARITIES])
+            click.echo(render(rows, cols, fmt))
+            return
+    scope = Scope(since or date(2000, 1, 1), until or date(2100, 1, 1), parse_filters(wanted))
     wh = Warehouse(settings)
     try:
         wh.initialize()

@@ -81,14 +81,18 @@ def demo(
         click.echo(f"simulator on {running.url}", err=True)
         store = ConnectionStore(settings)
         world = running.sim.world
-        for label, org, cred in (
+        demo_orgs = (
             ("acme-console", world.console, "admin"),
             ("acme-enterprise", world.enterprise, "analytics"),
-        ):
-            key = next(c.secret for c in org.credentials if c.label == cred)
-            existing = {c.label: c for c in store.list(include_deleted=True)}
+        )
+        # Both go before either is added again: a demo home whose master key changed would
+        # otherwise refuse the new keys while an old one is still stored.
+        existing = {c.label for c in store.list(include_deleted=True)}
+        for label, _, _ in demo_orgs:
             if label in existing:
                 store.remove(label)
+        for label, org, cred in demo_orgs:
+            key = next(c.secret for c in org.credentials if c.label == cred)
             store.add(
                 label,
                 org.kind,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,9 +26,13 @@ def run_dashboard(
     warehouse: Warehouse | None = None,
     client_options: dict[str, Any] | None = None,
 ) -> None:
-    """Build the app and serve it until interrupted (Ctrl-C)."""
+    """Build the app and serve it until interrupted (Ctrl-C).
+
+    Once it listens, `serve.json` under the home tells other spendscope commands where it is
+    and gives them a local token (see `remote`); the file goes when the server stops."""
     import uvicorn
 
+    from .remote import ServerInfo, local_url, new_token, remove_discovery, write_discovery
     from .web.app import create_app, serve_token
 
     token = serve_token(host)
@@ -39,14 +45,52 @@ def run_dashboard(
         token=token,
         now=clock,
         client_options=client_options,
+        host=host,
     )
+    local = ServerInfo(local_url(host, port), os.getpid(), new_token())
+    app.state.spendscope.local_token = local.token
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"dashboard: http://{shown}:{port}/", err=True)
     if token:
         click.echo("  sign in with the token in SPENDSCOPE_SERVE_TOKEN", err=True)
     click.echo(f"  API: http://{shown}:{port}/api/docs — stop with Ctrl-C", err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run()
+
+    def ready() -> None:
+        try:
+            write_discovery(settings, local)
+        except OSError as exc:  # the dashboard still works; other commands cannot find it
+            click.echo(
+                f"warning: could not write {settings.home}/serve.json ({exc.strerror or exc}): "
+                "other spendscope commands cannot read the warehouse while this runs",
+                err=True,
+            )
+
+    server = _server(
+        config, on_ready=ready, on_stop=lambda: remove_discovery(settings, local.token)
+    )
+    try:
+        server.run()
+    finally:
+        remove_discovery(settings, local.token)
+
+
+def _server(config: Any, on_ready: Callable[[], None], on_stop: Callable[[], None]) -> Any:
+    """A uvicorn server that calls `on_ready` once it listens and `on_stop` as it stops (also
+    on SIGTERM, after which uvicorn re-raises the signal and no `finally` runs)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                on_ready()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            on_stop()  # first: no command picks a server that is going away
+            await super().shutdown(sockets=sockets)
+
+    return Server(config)
 
 
 @main.command()
@@ -57,9 +101,9 @@ def run_dashboard(
 @friendly
 def serve(host: str | None, port: int | None, no_sync: bool, home: str | None) -> None:
     """The web dashboard and REST API (/api/v1, docs at /api/docs). Binds to 127.0.0.1; any
-    other address needs SPENDSCOPE_SERVE_TOKEN. Syncs every connection every refresh_hours."""
-    import socket
-
+    other address needs SPENDSCOPE_SERVE_TOKEN. Syncs every connection every refresh_hours.
+    While it runs, `status`, `report`, `connections list` and `connections delete` go through
+    it."""
     from .warehouse.store import Warehouse
     from .web.app import serve_token
 

@@ -8,7 +8,9 @@ documented in ``docs/configuration.md``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,8 @@ class Settings:
     notify_webhook: str | None = field(default=None, repr=False)
     serve_host: str = "127.0.0.1"
     serve_port: int = 8000
+    # Host names (besides loopback ones) the dashboard answers to, e.g. behind a reverse proxy.
+    allowed_hosts: tuple[str, ...] = ()
     # The master key for stored API keys, from SPENDSCOPE_SECRET_KEY only (see secrets.py).
     secret_key: str | None = field(default=None, repr=False)
 
@@ -186,6 +190,38 @@ def _as_text(name: str, value: Any, source: str) -> str:
     raise _fail(name, source, value, "expected a non-empty string")
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def host_name(text: str) -> str | None:
+    """`text` as a canonical host name (lower case; IPv6 without brackets), or None if it is
+    neither a DNS name nor an IP address."""
+    text = text.strip().lower()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if bare != text or len(text) > 253 or not all(_HOST_LABEL.match(p) for p in text.split(".")):
+        return None
+    return text
+
+
+def _as_hosts(name: str, value: Any, source: str) -> tuple[str, ...]:
+    """Host names or IP addresses, comma-separated (or a list in settings.toml), lower-cased."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise _fail(name, source, value, "expected host names separated by commas")
+    hosts: list[str] = []
+    for item in (i.strip() for i in items):
+        host = host_name(item) if item else None
+        if item and host is None:
+            raise _fail(name, source, value, "list host names or IP addresses, without port or *")
+        if host and host not in hosts:
+            hosts.append(host)
+    return tuple(hosts)
+
+
 def _optional(parse: Callable[[str, Any, str], Any]) -> Callable[[str, Any, str], Any]:
     def parse_optional(name: str, value: Any, source: str) -> Any:
         return None if value is None else parse(name, value, source)
@@ -212,6 +248,7 @@ _PARSERS: dict[str, Callable[[str, Any, str], Any]] = {
     "notify_webhook": _optional(_as_url),
     "serve_host": _as_text,
     "serve_port": lambda n, v, s: _as_int(n, v, s, 0, 65535),
+    "allowed_hosts": _as_hosts,
     "secret_key": _optional(_as_text),
 }
 SETTING_NAMES: tuple[str, ...] = tuple(_PARSERS)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import API_MODES, Settings
-from .errors import SpendscopeError
+from .errors import NotFoundLocally, SpendscopeError
 from .secrets import SecretError, Vault, mask_key
 
 KINDS = ("console", "enterprise")
@@ -35,6 +35,10 @@ class ConnectionStoreError(SpendscopeError):
 
 class InvalidLabelError(ConnectionStoreError, ValueError):
     """A label is not a valid slug."""
+
+
+class UnknownConnection(NotFoundLocally, ConnectionStoreError):
+    """No connection has this label (HTTP 404 in the API, a non-zero exit in the CLI)."""
 
 
 def validate_label(label: str) -> str:
@@ -181,7 +185,7 @@ class ConnectionStore:
             if known
             else "no connections yet; add one with `spendscope connect console|enterprise`"
         )
-        raise ConnectionStoreError(f"unknown connection {label!r}; {hint}")
+        raise UnknownConnection(f"unknown connection {label!r}; {hint}")
 
     def key(self, label: str) -> str:
         """The plaintext API key of an active connection. Never print or log it."""
@@ -193,7 +197,43 @@ class ConnectionStore:
         try:
             return self._vault.decrypt(conn.encrypted_key)
         except SecretError as exc:
-            raise SecretError(f"connection {label!r}: {exc}") from None
+            raise SecretError(f"connection {label!r}: {exc}", exc.hint) from None
+
+    # --- the master key ----------------------------------------------------------------------
+
+    def key_problems(self) -> dict[str, str]:
+        """Active connections whose stored key can't be decrypted, with the reason (one line)."""
+        problems: dict[str, str] = {}
+        for conn in self.list():
+            if conn.encrypted_key is None:
+                continue
+            try:
+                readable = self._vault.can_decrypt(conn.encrypted_key)
+            except SecretError as exc:
+                problems[conn.label] = exc.message
+                continue
+            if not readable:
+                problems[conn.label] = (
+                    f"its stored key can't be decrypted: {self._vault.lost_key_problem()}; "
+                    "restore the master key, or delete this connection and connect it again"
+                )
+        return problems
+
+    def check_master_key(self) -> None:
+        """Refuse to encrypt a new key when no stored key decrypts with the master key in use.
+
+        Otherwise connecting would create a new master key (or use another one) and the keys
+        already stored would stay unreadable for good. The error says where the old master key
+        was and how to re-enter the keys instead."""
+        stored = [c for c in self.list() if c.encrypted_key is not None]
+        if not stored or any(self._vault.can_decrypt(c.encrypted_key or "") for c in stored):
+            return
+        labels = ", ".join(c.label for c in stored)
+        raise SecretError(
+            f"the stored keys of {labels} can't be decrypted: {self._vault.lost_key_problem()}; "
+            "spendscope will not start a new master key while they exist",
+            self._vault.restore_hint(),
+        )
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -256,6 +296,7 @@ class ConnectionStore:
         if not key:
             raise ConnectionStoreError(f"connection {label!r}: the API key is empty")
         created = now if now is not None else datetime.now(UTC)
+        self.check_master_key()
         encrypted = self._vault.encrypt(key)
         conn = Connection(
             label=label,

@@ -121,8 +121,8 @@ def schema_markdown() -> str:
         "# Warehouse schema",
         "",
         "Generated from the code (`python -m spendscope.docgen`); do not edit by hand.",
-        "Everything lives in schema `spendscope` of `$SPENDSCOPE_HOME/warehouse.duckdb` "
-        "(or the dlt destination configured). Money columns hold the API's exact amounts.",
+        "Everything lives in schema `spendscope` of `$SPENDSCOPE_HOME/warehouse.duckdb`. "
+        "Money columns hold the API's exact amounts.",
         "",
         "## Views (the public contract)",
         "",

@@ -26,10 +26,13 @@ class Connected:
 def probe(
     settings: Settings, kind: str, key: str, base_url: str, now: datetime | None = None
 ) -> OrgIdentity:
-    """Check a key for a connection of `kind`; return its organization."""
+    """Check a key for a connection of `kind`; return its organization. A base URL that is not
+    an http(s) URL with a host is refused (`InvalidInput`) before anything is sent."""
     from .upstream.client import AnthropicClient
     from .upstream.probe import probe_console, probe_enterprise
+    from .validation import check_base_url
 
+    base_url = check_base_url(base_url, "base URL")
     with AnthropicClient(
         key, base_url=base_url, timeout=settings.http_timeout, max_attempts=3
     ) as client:
@@ -48,16 +51,19 @@ def connect(
     api: str | None = None,
     now: datetime | None = None,
 ) -> Connected:
-    """Test a key, then save the connection (encrypted). Nothing is saved when the test fails."""
+    """Test a key, then save the connection (encrypted). Nothing is saved when the test fails,
+    and nothing is sent when the label, the base URL or the master key is not usable."""
     from .errors import ConfigError
+    from .validation import check_base_url
 
     if kind not in ("console", "enterprise"):
         raise ConfigError(f"Unknown connection kind '{kind}'.", "Use console or enterprise.")
     store.ensure_label_free(label)  # before the key is sent anywhere
+    url = check_base_url(base_url or settings.base_url, "base URL")
+    store.check_master_key()  # a lost master key is restored, not silently replaced
     key = key.strip()
     if not key:
         raise ConfigError("No key given.", "Paste the organization's key.")
-    url = base_url or settings.base_url
     org = probe(settings, kind, key, url, now)
     conn = store.add(
         label,
@@ -88,33 +94,54 @@ def delete_connection(
     purge: bool = False,
     warehouse: Warehouse | None = None,
 ) -> int:
-    """Delete a connection: the key goes at once; its history stays unless `purge`.
+    """Delete a connection: its key, and with `purge` its record and every row it loaded (by
+    default its history stays, marked as from a deleted connection). Returns the rows purged.
 
-    Returns the number of warehouse rows purged. The overlaps and the marts are recomputed, so a
-    deleted connection's double-booked days count again on the other side."""
-    store.get(label)
+    All of it or nothing, in an order that cannot half-apply:
+    1. the warehouse is opened (and so locked) first: if another process holds it, this fails
+       before anything has changed;
+    2. one warehouse transaction makes the change — the rows deleted (`purge`) or the
+       connection recorded as deleted — and recomputes the double-booking table and the marts
+       (a deleted connection's double-booked days count again on the other side);
+    3. only then does the connection store drop the key (and, with `purge`, the record).
+    A failure before 2 commits changes nothing; a crash between 2 and 3 leaves the connection
+    and its key in place (purged data is fetched again by the next sync) and running the
+    command again finishes it."""
+    store.get(label)  # an unknown label stops here
+    removed = 0
+    if warehouse is not None or settings.warehouse_path.exists():
+        from .warehouse.store import Warehouse
+
+        wh = warehouse or Warehouse(settings)
+        try:
+            wh.initialize()  # opens and locks the warehouse: a busy one stops us here
+            if purge:
+                removed = wh.delete_connection_rows(label)
+            else:
+                _record_deleted(wh, label)
+        finally:
+            if warehouse is None:
+                wh.close()
     if purge:
         store.remove(label)
     else:
         store.mark_deleted(label)
-    if warehouse is None and not settings.warehouse_path.exists():
-        return 0
-    from .sync import record_connections
-    from .warehouse.marts import refresh_marts
-    from .warehouse.store import Warehouse
-    from .warehouse.views import create_views, refresh_overlaps
-
-    wh = warehouse or Warehouse(settings)
-    removed = 0
-    try:
-        wh.initialize()
-        if purge:
-            removed = wh.delete_connection_rows(label)
-        record_connections(wh, store)
-        refresh_overlaps(wh)
-        create_views(wh)
-        refresh_marts(wh, full=True)
-    finally:
-        if warehouse is None:
-            wh.close()
     return removed
+
+
+def _record_deleted(warehouse: Warehouse, label: str) -> None:
+    """Mark the connection deleted in the warehouse and recompute what depends on it (the
+    double-booking table, the marts) in one transaction, then checkpoint."""
+    from .warehouse.marts import rebuild_marts_in
+    from .warehouse.store import DATASET, utcnow
+    from .warehouse.views import refresh_overlaps_in
+
+    with warehouse.transaction() as cur:
+        cur.execute(
+            f"UPDATE {DATASET}.connections SET state = 'deleted', updated_at = ? "
+            "WHERE connection_label = ?",
+            [utcnow(), label],
+        )
+        refresh_overlaps_in(cur)
+        rebuild_marts_in(cur, warehouse.existing_tables(), warehouse.settings.overlap_precedence)
+    warehouse.checkpoint()

@@ -1,14 +1,94 @@
-"""Rendering rows for the CLI: an aligned table (default), `--json` or `--csv`, on stdout."""
+"""Rendering rows for the CLI: an aligned table (default), `--json` or `--csv`, on stdout.
+
+Values from upstream (workspace, key and user names, error texts) are untrusted, so each format
+makes them harmless for its reader:
+
+- **CSV** (`csv_cell`, `csv_text`; every CSV spendscope writes goes through them): a text cell
+  that starts with `=`, `+`, `-`, `@`, a tab, a carriage return or a line feed is prefixed with
+  `'`, so a spreadsheet shows it as text instead of running it as a formula. Genuine numbers
+  (`-12.50`, `+3`, `1e-5`) are left alone.
+- **Tables** (`clean`): control characters are removed — C0 (tabs and line breaks become a
+  space), DEL, C1, whole ESC/CSI/OSC sequences (colours, cursor moves, terminal titles) and the
+  bidirectional overrides that can make text display in another order than it reads.
+- **JSON**: `json.dumps` escapes every control character (`\\u001b`), and non-ASCII text too.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+# What a spreadsheet may read as the start of a formula (OWASP's list, plus a line feed).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+# ESC sequences: CSI (ESC [ … final byte), OSC/DCS/SOS/PM/APC strings (ESC ] … BEL or ESC \),
+# and two-character escapes; the same with 8-bit C1 introducers (0x9B CSI, 0x9D OSC, …).
+_CONTROL_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+)
+_SPACES = re.compile(r"[\t\n\r\v\f]")
+# Remaining C0, DEL, C1, and the bidirectional embedding/override/isolate characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """`text` safe to print on a terminal: no escape sequences or control characters."""
+    text = _CONTROL_SEQUENCE.sub("", text)
+    return _CONTROL.sub("", _SPACES.sub(" ", text))
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell, neutralised: text a spreadsheet could run as a formula gets a leading `'`.
+
+    Numbers (int, float, Decimal) and text that is a genuine number pass unchanged; dates and
+    decimals become their ISO / exact text; None becomes an empty cell.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, int | float | Decimal):
+        return str(value) if isinstance(value, Decimal) else value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """A row of cells through `csv_cell`."""
+    return [csv_cell(v) for v in values]
+
+
+class _Lines:
+    """A file for `csv.writer` that ends rows with `\\n`: the writer is given `\\r\\n`, so it
+    quotes every cell holding a CR or LF (with `\\n` alone it leaves a bare CR unquoted, which
+    splits the row in many readers), and each row's `\\r\\n` is turned into `\\n` here."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, row: str) -> int:
+        self.parts.append(row[:-2] + "\n" if row.endswith("\r\n") else row)
+        return len(row)
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A whole CSV document (header and rows, `\\n` line ends), every cell neutralised."""
+    out = _Lines()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(csv_row(columns))
+    for r in rows:
+        writer.writerow(csv_row(r))
+    return "".join(out.parts)
 
 
 def _text(value: Any) -> str:
@@ -22,7 +102,7 @@ def _text(value: Any) -> str:
         return f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    return clean(str(value))
 
 
 def _json_default(value: Any) -> Any:
@@ -35,25 +115,18 @@ def _json_default(value: Any) -> Any:
 
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str = "table") -> str:
     if fmt == "json":
+        # ensure_ascii (the default) escapes every control character and all non-ASCII text.
         return json.dumps(
-            [{c: r.get(c) for c in columns} for r in rows], default=_json_default, indent=2
+            [{c: r.get(c) for c in columns} for r in rows],
+            default=_json_default,
+            indent=2,
+            ensure_ascii=True,
         )
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(
-                [
-                    _json_default(v)
-                    if isinstance(v, Decimal | date | datetime)
-                    else ("" if v is None else v)
-                    for v in (r.get(c) for c in columns)
-                ]
-            )
-        return buf.getvalue().rstrip("\n")
+        return csv_text(columns, ([r.get(c) for c in columns] for r in rows)).rstrip("\n")
     cells = [[_text(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    heads = [clean(c) for c in columns]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(heads)]
     numeric = [all(_is_num(r.get(c)) for r in rows) and rows for c in columns]
 
     def line(values: Sequence[str]) -> str:
@@ -62,7 +135,7 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str = "t
             for i, (v, w) in enumerate(zip(values, widths, strict=True))
         ).rstrip()
 
-    out = [line(list(columns)), line(["-" * w for w in widths])]
+    out = [line(heads), line(["-" * w for w in widths])]
     out += [line(row) for row in cells]
     return "\n".join(out)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import os
 import re
 import stat
@@ -59,6 +60,7 @@ def is_fernet_key(text: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4)  # scrypt is slow on purpose; each process derives a key once
 def derive_master_key(passphrase: str) -> bytes:
     """A Fernet key from a passphrase: scrypt(N=2^15, r=8, p=1, fixed salt), url-safe base64."""
     kdf = Scrypt(salt=KDF_SALT, length=32, n=KDF_N, r=KDF_R, p=KDF_P)
@@ -113,6 +115,56 @@ class Vault:
         if self._settings.secret_key is not None:
             return "SPENDSCOPE_SECRET_KEY"
         return str(self._settings.secret_key_file)
+
+    def has_master_key(self) -> bool:
+        """True if a master key is configured: SPENDSCOPE_SECRET_KEY, or the key file exists."""
+        return self._settings.secret_key is not None or self._settings.secret_key_file.exists()
+
+    def can_decrypt(self, token: str) -> bool:
+        """True if `token` decrypts with the master key in use (False when there is none).
+
+        An unusable key file (unsafe mode, damaged) still raises its SecretError."""
+        if not self.has_master_key():
+            return False
+        try:
+            self._load(create=False).decrypt(token.encode("ascii"))
+        except (InvalidToken, UnicodeError):
+            return False
+        return True
+
+    def lost_key_problem(self) -> str:
+        """Why stored keys can't be decrypted: the master key is missing, or it is another one."""
+        if not self.has_master_key():
+            return (
+                f"the master key is missing ({self._settings.secret_key_file} does not exist "
+                "and SPENDSCOPE_SECRET_KEY is not set)"
+            )
+        return f"the master key from {self.key_source} is not the one they were encrypted with"
+
+    def restore_hint(self) -> str:
+        """What to do when stored keys can't be decrypted: where the master key was, or how
+        to re-enter the keys."""
+        path = self._settings.secret_key_file
+        if self._settings.secret_key is not None:
+            where = (
+                "set SPENDSCOPE_SECRET_KEY back to the master key they were encrypted with "
+                f"(or unset it if they were encrypted with {path})"
+            )
+        elif path.exists():
+            where = (
+                f"put the original {path} back (mode 0600), or set SPENDSCOPE_SECRET_KEY to "
+                "the master key they were encrypted with"
+            )
+        else:
+            where = (
+                f"restore {path} from a backup (mode 0600), or set SPENDSCOPE_SECRET_KEY to "
+                "the master key they were encrypted with"
+            )
+        return (
+            f"Restore the master key: {where}. Or re-enter the keys: `spendscope connections "
+            "delete <label> --purge`, then `spendscope connect … --label <label>` again (its "
+            "next sync fetches the data again)."
+        )
 
     def _load(self, create: bool) -> Fernet:
         if self._fernet is not None:

@@ -130,28 +130,41 @@ def run_sync(
     record_connections(warehouse, store)
     first_sync = {c.label: not warehouse.sync_state(c.label) for c in conns}
 
+    from .analytics.health import syncing
+
     def one(conn: Connection) -> ConnectionReport:
+        # A connection that can't start (its key can't be decrypted, ...) fails alone: the
+        # others still sync, and its report names it and says why.
+        try:
+            factory = make_client_factory(settings, store, conn, **(client_options or {}))
+        except SpendscopeError as exc:
+            log.warning("%s: %s", conn.label, exc.message)
+            return ConnectionReport(conn.label, error=exc.message, error_hint=exc.hint)
         info = ConnectionInfo(
             conn.label, conn.kind, conn.organization_id, conn.api_mode or settings.api_mode
         )
         job = ConnectionSync(
-            warehouse,
-            settings,
-            info,
-            make_client_factory(settings, store, conn, **(client_options or {})),
-            feeds(conn.kind),
-            progress=progress,
-            now=now,
+            warehouse, settings, info, factory, feeds(conn.kind), progress=progress, now=now
         )
-        return job.run(request)
+        with syncing(conn.label):  # its health says `syncing`, not `interrupted`, meanwhile
+            return job.run(request)
 
-    reports: list[ConnectionReport] = []
-    with ThreadPoolExecutor(max_workers=max(1, len(conns)), thread_name_prefix="sync") as pool:
-        for report in pool.map(one, conns):
-            reports.append(report)
+    # Not `with`: on Ctrl-C the caller leaves at once instead of waiting for the connections.
+    pool = ThreadPoolExecutor(max_workers=max(1, len(conns)), thread_name_prefix="sync")
+    interrupted = False
+    try:
+        reports: list[ConnectionReport] = list(pool.map(one, conns))
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
+    if warehouse.fatal is not None:
+        raise warehouse.fatal  # a full disk: one line, and the refresh would fail the same way
     from .warehouse.marts import refresh_marts
     from .warehouse.views import create_views, refresh_overlaps
 
+    # Overlaps (one transaction), views and marts (each followed by a checkpoint).
     refresh_overlaps(warehouse)
     create_views(warehouse)
     refresh_marts(warehouse)

@@ -1,6 +1,7 @@
 """Named queries over people's activity: Claude Code productivity and Enterprise engagement.
 
 Shared by the REST API and the pages (like `queries.py`); every value is a bound parameter.
+With `pseudonymize_emails` on, a user shown by e-mail is shown by its pseudonym (`privacy.py`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..warehouse.store import DATASET, Warehouse
-from .queries import GRANULARITIES, Scope, _bad, money, periods
+from .queries import GRANULARITIES, Scope, _bad, money, periods, privacy
 
 S = DATASET
 TOOLS = ("edit", "multi_edit", "write", "notebook_edit")
@@ -94,9 +95,10 @@ def claude_code(
         FROM {base} GROUP BY 1 ORDER BY cost DESC NULLS LAST, 1 LIMIT 200""",
         *params,
     )
+    hider = privacy(warehouse)
     users = [
         {
-            "user": r[0],
+            "user": hider.hide(r[0]) if hider is not None else r[0],
             "actor_type": r[1],
             "active_days": int(r[2] or 0),
             **{k: int(v or 0) for k, v in zip(_COUNTS, r[3:8], strict=True)},

@@ -1,21 +1,87 @@
-"""Connection health: state, last successful sync, data complete through, the event log."""
+"""Connection health: state, last successful sync, data complete through, the event log.
+
+A connection's `state` is, by precedence:
+
+- `deleted`: the connection was deleted (its history is kept);
+- `error`: its stored key can't be decrypted (the master key is missing or another one);
+  `last_error` says why and what to do;
+- `syncing`: a sync of it is running in this process (`serve`'s "Sync now" or schedule);
+- `interrupted`: its last sync started and never ended (the process was killed, the machine
+  stopped, Ctrl-C): shown until the next sync of that connection ends; `interrupted_at` is
+  when the unfinished sync started;
+- `failing` / `ok`: how its last finished sync ended;
+- `never synced`.
+
+`rejected` counts the connection's rows kept in `rejected_rows` (values that could not be
+represented); the rest of its data loaded.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
+from ..errors import SpendscopeError
 from ..warehouse.store import DATASET, Warehouse
+
+if TYPE_CHECKING:
+    from ..connections import ConnectionStore
 
 # Feeds whose completeness defines "data complete through" (the money).
 CORE_FEEDS = ("cost", "usage")
 
+_syncing: dict[str, int] = {}  # connections being synced by this process, with a count
+_syncing_lock = threading.Lock()
 
-def connection_health(warehouse: Warehouse, count_rows: bool = True) -> dict[str, dict[str, Any]]:
+
+@contextlib.contextmanager
+def syncing(label: str) -> Iterator[None]:
+    """Marks `label` as being synced by this process while the block runs: its unfinished
+    "sync started" then means `syncing`, not `interrupted`."""
+    with _syncing_lock:
+        _syncing[label] = _syncing.get(label, 0) + 1
+    try:
+        yield
+    finally:
+        with _syncing_lock:
+            _syncing[label] -= 1
+            if not _syncing[label]:
+                del _syncing[label]
+
+
+def connection_health(
+    warehouse: Warehouse, count_rows: bool = True, *, store: ConnectionStore | None = None
+) -> dict[str, dict[str, Any]]:
+    """Health per connection label. `store` (default: the one of the warehouse's home) is
+    checked for keys that can't be decrypted."""
+    with _syncing_lock:
+        running = set(_syncing)
     with warehouse.cursor() as con:
-        return _health(con, count_rows)
+        out = _health(con, count_rows, running)
+    if store is None:
+        from ..connections import ConnectionStore
+
+        store = ConnectionStore(warehouse.settings)
+    for label, h in key_health(store).items():
+        if out.get(label, {}).get("state") != "deleted":
+            out.setdefault(label, {}).update(h)
+    return out
 
 
-def _health(con: Any, count_rows: bool) -> dict[str, dict[str, Any]]:
+def key_health(store: ConnectionStore) -> dict[str, dict[str, Any]]:
+    """`state: error` and the reason for each active connection whose key can't be decrypted.
+
+    A connection store that can't be read is reported by the commands that read it, not here."""
+    try:
+        problems = store.key_problems()
+    except SpendscopeError:
+        return {}
+    return {label: {"state": "error", "last_error": why} for label, why in problems.items()}
+
+
+def _health(con: Any, count_rows: bool, syncing: set[str]) -> dict[str, dict[str, Any]]:
     tables = {
         r[0]
         for r in con.execute(
@@ -42,6 +108,21 @@ def _health(con: Any, count_rows: bool) -> dict[str, dict[str, Any]]:
         if level == "error":
             h["last_error"] = message
             h["last_error_at"] = at
+    # A "sync started" with no later end: the sync was interrupted (or is running here).
+    for label, started in con.execute(
+        f"""SELECT connection_label, started FROM (
+              SELECT connection_label,
+                     max(occurred_at) FILTER (WHERE message = 'sync started') AS started,
+                     max(occurred_at) FILTER (
+                         WHERE message = 'sync finished' OR message LIKE 'sync failed%') AS ended
+              FROM {DATASET}.events WHERE category = 'sync' GROUP BY 1)
+            WHERE started IS NOT NULL AND (ended IS NULL OR ended < started)"""
+    ).fetchall():
+        h = out.setdefault(label, {})
+        if label in syncing:
+            h["state"], h["started_at"] = "syncing", started
+        else:
+            h["state"], h["interrupted_at"] = "interrupted", started
     marks = ", ".join("?" for _ in CORE_FEEDS)
     for label, through in con.execute(
         f"SELECT connection_label, min(complete_through) FROM {DATASET}.sync_state "
@@ -60,6 +141,12 @@ def _health(con: Any, count_rows: bool) -> dict[str, dict[str, Any]]:
                 GROUP BY 1"""
         ).fetchall():
             out.setdefault(label, {})["rows"] = int(n)
+    if "rejected_rows" in tables:
+        # Rows set aside because they could not be represented (see docs/sync.md).
+        for label, n in con.execute(
+            f"SELECT connection_label, count(*) FROM {DATASET}.rejected_rows GROUP BY 1"
+        ).fetchall():
+            out.setdefault(label, {})["rejected"] = int(n)
     for label, state in con.execute(
         f"SELECT connection_label, state FROM {DATASET}.connections"
     ).fetchall():

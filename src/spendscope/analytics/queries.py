@@ -10,17 +10,23 @@ change with the grouping.
 
 Dimensions, metrics and granularities come from fixed tables; every value from the outside is a
 bound parameter, never SQL text.
+
+With `pseudonymize_emails` on, the e-mail addresses a dimension shows (`EMAIL_DIMENSIONS`) leave
+these functions as stable pseudonyms (`privacy.py`), as keys and as labels; a filter may name a
+pseudonym, which is mapped back to its address here, so every interface filters by what it shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from ..errors import ConfigError
+from ..privacy import PATTERN as PSEUDONYM
+from ..privacy import Pseudonymizer, hide_filters, pseudonymizer
 from ..warehouse.marts import MART_SPEND, MART_USAGE
 from ..warehouse.store import DATASET, Warehouse
 
@@ -73,6 +79,10 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("resource", "Resource", "model"),
     )
 }
+
+
+# Dimensions whose values can be user e-mail addresses (Enterprise's project is the user).
+EMAIL_DIMENSIONS = frozenset({"user", "project"})
 
 
 def _names(d: Dimension | None) -> str:
@@ -324,6 +334,45 @@ def _label(k: Any, label: Any) -> str:
     return str(label if label is not None else k)
 
 
+# -- privacy ------------------------------------------------------------------------------------
+
+
+def privacy(warehouse: Warehouse) -> Pseudonymizer | None:
+    """The pseudonymizer when the warehouse's settings ask for pseudonyms, else None."""
+    return pseudonymizer(warehouse.settings)
+
+
+def _shown(p: Pseudonymizer | None, dim: str | None, value: Any) -> Any:
+    """A dimension value as it may leave: an address of an e-mail dimension as its pseudonym."""
+    return p.hide(value) if p is not None and dim in EMAIL_DIMENSIONS else value
+
+
+def _reveal(warehouse: Warehouse, scope: Scope, p: Pseudonymizer | None) -> Scope:
+    """The scope with pseudonyms in e-mail dimension filters mapped back to their addresses."""
+    if p is None:
+        return scope
+    filters: dict[str, list[str]] = {}
+    for name, values in scope.filters.items():
+        if name in EMAIL_DIMENSIONS and any(PSEUDONYM.fullmatch(v) for v in values):
+            col = DIMENSIONS[name].key
+            candidates = [
+                r[0]
+                for r in _run(
+                    warehouse,
+                    " UNION ".join(
+                        f"SELECT DISTINCT CAST({col} AS VARCHAR) FROM {S}.{mart} "
+                        f"WHERE CAST({col} AS VARCHAR) LIKE '%@%'"
+                        for mart in (MART_SPEND, MART_USAGE)
+                    ),
+                    [],
+                )
+            ]
+            filters[name] = p.reveal(values, candidates)
+        else:
+            filters[name] = list(values)
+    return replace(scope, filters=filters)
+
+
 # -- totals (the CLI's report) ------------------------------------------------------------------
 
 
@@ -336,6 +385,8 @@ def totals(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Totals of a metric grouped by any dimensions (and day/week/month), biggest first."""
     m = metric(metric_name)
+    p = privacy(warehouse)
+    scope = _reveal(warehouse, scope, p)
     dims = _dims_of(scope, [g for g in group_by if g not in GRANULARITIES], m)
     where, params = _where(scope, dims)
     keys = [GRANULARITIES[g] if g in GRANULARITIES else DIMENSIONS[g].key for g in group_by]
@@ -352,7 +403,11 @@ def totals(
     sql = f"SELECT {', '.join(inner)} FROM {_source(m, dims, scope)} WHERE {where}"
     if group_by:
         sql += " GROUP BY ALL"
-    sql = f"SELECT {', '.join([*outer, 'q.v'])} FROM ({sql}) q {' '.join(joins)}"
+    # E-mail dimensions also return their raw key: only a value that is the key itself (not a
+    # name looked up for it, such as a Console workspace's) is an address to hide.
+    private = [i for i, g in enumerate(group_by) if p is not None and g in EMAIL_DIMENSIONS]
+    raw = [f"q.d{i}" for i in private]
+    sql = f"SELECT {', '.join([*outer, 'q.v', *raw])} FROM ({sql}) q {' '.join(joins)}"
     if group_by:
         order = [f"q.d{i}" for i, g in enumerate(group_by) if g in GRANULARITIES]
         sql += " ORDER BY " + ", ".join([*order, "q.v DESC NULLS LAST"])
@@ -361,7 +416,10 @@ def totals(
     columns = [*group_by, m.name]
     rows = []
     for r in _run(warehouse, sql, params):
-        row = dict(zip(columns, r, strict=True))
+        row = dict(zip(columns, r[: len(columns)], strict=True))
+        for i, key in zip(private, r[len(columns) :], strict=True):
+            if row[group_by[i]] == key:
+                row[group_by[i]] = _shown(p, group_by[i], key)
         row[m.name] = _value(m, row[m.name])
         rows.append(row)
     return columns, rows
@@ -407,6 +465,9 @@ def explore(
         )
     if limit < 1 or limit > 100:
         raise _bad(f"limit {limit} is out of range.", "Use 1 to 100 groups.")
+    p = privacy(warehouse)
+    asked = scope
+    scope = _reveal(warehouse, scope, p)
     dims = _dims_of(scope, [group_by] if group_by else [], m)
     d = DIMENSIONS[group_by] if group_by else None
     where, params = _where(scope, dims)
@@ -443,13 +504,15 @@ ORDER BY 3, 1"""
             key, shown = NONE_KEY, NONE_LABEL
         else:
             key, shown = str(gk), _label(gk, label)
+            if p is not None and group_by in EMAIL_DIMENSIONS and _shown(p, group_by, gk) != gk:
+                key = shown = str(_shown(p, group_by, gk))
         g = groups.setdefault(
             key,
             {"key": key, "label": shown, "total": 0, "values": [0] * len(period_list)},
         )
         v = raw if raw is not None else 0
         g["total"] += int(v)
-        g["values"][index[period]] = v
+        g["values"][index[period]] += v  # (two addresses may share a pseudonym)
     total = sum(g["total"] for g in groups.values())
     ordered = list(groups.values())  # SQL ordered them: biggest first, Other last
     out_groups = []
@@ -478,7 +541,7 @@ ORDER BY 3, 1"""
         "granularity": granularity,
         "since": scope.since.isoformat(),
         "until": scope.until.isoformat(),
-        "filters": {k: list(v) for k, v in scope.filters.items()},
+        "filters": hide_filters(p, asked.filters, EMAIL_DIMENSIONS),
         "periods": [p.isoformat() for p in period_list],
         "groups": out_groups,
         "series": out_series,
@@ -536,6 +599,8 @@ def dimension_values(
     """The values a dimension takes in the scope (for filter pickers), biggest first."""
     m = metric(metric_name)
     d = dimension(name, m)
+    p = privacy(warehouse)
+    scope = _reveal(warehouse, scope, p)
     dims = _dims_of(scope, [name], m)
     where, params = _where(scope, dims)
     rows = _run(
@@ -547,9 +612,13 @@ def dimension_values(
         ORDER BY 3 DESC NULLS LAST, 1 LIMIT {int(limit)}""",
         params,
     )
-    return [
-        {"key": _key(k), "label": _label(k, label), "total": _value(m, v)} for k, label, v in rows
-    ]
+    merged: dict[str, list[Any]] = {}  # key -> [label, total]; two addresses may share one
+    for k, label, v in rows:
+        hidden = _shown(p, name, k)
+        shown = (hidden, hidden) if hidden != k else (k, label)
+        entry = merged.setdefault(_key(shown[0]), [_label(*shown), None])
+        entry[1] = v if entry[1] is None else entry[1] + (v or 0)
+    return [{"key": k, "label": lbl, "total": _value(m, v)} for k, (lbl, v) in merged.items()]
 
 
 # -- overview -----------------------------------------------------------------------------------
@@ -606,6 +675,7 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
         trend.append({"day": day.isoformat(), "cost": _value(m, v), "provisional": bool(prov)})
     tops: dict[str, list[dict[str, Any]]] = {}
     movers: list[dict[str, Any]] = []
+    p = privacy(warehouse)
     for name in ("workspace", "api_key", "user", "model"):
         d = DIMENSIONS[name]
         rows = _run(
@@ -621,6 +691,11 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
             ) q LEFT JOIN {_names(d)} n ON n.id = q.k""",
             [first, mover_mid, end, mover_since, mover_mid, min(first, mover_since), end],
         )
+        if p is not None and name in EMAIL_DIMENSIONS:
+            rows = [
+                (k, label, *rest) if _shown(p, name, k) == k else (_shown(p, name, k), None, *rest)
+                for k, label, *rest in rows
+            ]
         ranked = sorted((r for r in rows if r[2]), key=lambda r: (-Decimal(r[2]), str(r[0])))[:top]
         tops[name] = [
             {

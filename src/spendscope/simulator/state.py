@@ -92,14 +92,18 @@ class SimConfig:
 
     # Length of the rate-limit window in seconds (the documented limit is per minute).
     rate_window_seconds: float = 60.0
+    # Renamed entities, "OLD=NEW" each: OLD is the id, name (or a user's e-mail) of a workspace,
+    # API key, service account or user; NEW its name (a user's e-mail). Applied when the world
+    # is built, before any data exists, so hostile or unusual names reach every endpoint.
+    renames: tuple[str, ...] = ()
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown setting: {name}")
-            if name == "seed":
-                raise ValueError("seed cannot change while running")
+            if name in ("seed", "renames"):
+                raise ValueError(f"{name} cannot change while running")
             setattr(self, name, _coerce(getattr(self, name), value))
 
     def to_json(self) -> dict[str, Any]:
@@ -109,7 +113,7 @@ class SimConfig:
 def _coerce(current: Any, value: Any) -> Any:
     """Convert a setting's new value to the type of its current value."""
     if isinstance(current, tuple):
-        return tuple(value)
+        return (value,) if isinstance(value, str) else tuple(value)
     if isinstance(current, bool):
         if isinstance(value, str):
             return value.lower() in ("1", "true", "yes", "on")
@@ -192,7 +196,9 @@ class Simulator:
     ) -> None:
         self.config = config
         self.clock = Clock(now)
-        self.world: World = build_world(config.seed, self.clock.now(), history_days)
+        self.world: World = build_world(
+            config.seed, self.clock.now(), history_days, renames=config.renames
+        )
         self.store = FactStore(self.world)
         self.limiter = RateLimiter()
         self.stats = Stats()

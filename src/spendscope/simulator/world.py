@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -699,10 +700,35 @@ class World:
         return next(o for o in self.orgs if o.kind == ENTERPRISE and o.analytics_enabled)
 
 
-def build_world(seed: int, now: datetime, history_days: int = 400) -> World:
+def apply_renames(orgs: Iterable[Organization], renames: Iterable[str]) -> None:
+    """Rename entities: each item is "OLD=NEW", OLD an id, a name or (users) an e-mail."""
+    for item in renames:
+        old, sep, new = item.partition("=")
+        if not sep or not old:
+            raise ValueError(f"renames: '{item}' is not OLD=NEW")
+        found = False
+        for org in orgs:
+            for attr in ("workspaces", "api_keys", "service_accounts"):
+                items = getattr(org, attr)
+                for i, e in enumerate(items):
+                    if old in (e.id, e.name):
+                        items[i] = replace(e, name=new)
+                        found = True
+            for i, u in enumerate(org.users):
+                if old in (u.id, u.email, u.name):
+                    org.users[i] = replace(u, email=new) if old != u.name else replace(u, name=new)
+                    found = True
+        if not found:
+            raise ValueError(f"renames: nothing is called '{old}'")
+
+
+def build_world(
+    seed: int, now: datetime, history_days: int = 400, renames: Iterable[str] = ()
+) -> World:
     """The default synthetic world: a Console organization that is the child of an Enterprise
     organization (the double-booking case), and a second Enterprise organization whose analytics
-    API is not enabled."""
+    API is not enabled. `renames` ("OLD=NEW") renames workspaces, keys, service accounts and
+    users (see `apply_renames`)."""
     history_start = (now - timedelta(days=history_days)).date()
     console = build_console_org(seed, history_start)
     enterprise = build_enterprise_org(
@@ -713,4 +739,5 @@ def build_world(seed: int, now: datetime, history_days: int = 400) -> World:
     )
     console.parent_id = enterprise.id
     enterprise.child_ids.append(console.id)
+    apply_renames([console, enterprise, dark], renames)
     return World(seed=seed, orgs=[console, enterprise, dark], history_start=history_start)

@@ -13,13 +13,12 @@ logged and skipped). Enterprise: `organization`, then `users`, `invites` and `rb
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
-
-import orjson
 
 from ..errors import MalformedResponse
 from ..upstream.client import QueryParams
@@ -37,7 +36,8 @@ from ..warehouse.admin_tables import (
 )
 from ..warehouse.store import row_key
 from ..warehouse.tables import Table
-from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window, parse_ts
+from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window
+from .values import Unrepresentable, raw_json, timestamp
 
 __all__ = ["ORG", "SnapshotFeed", "admin_feeds"]
 
@@ -47,22 +47,16 @@ Rows = dict[str, list[dict[str, Any]]]
 Item = dict[str, Any]
 
 
-def _ts(value: Any, path: str) -> datetime | None:
-    try:
-        return parse_ts(value)
-    except (TypeError, ValueError) as exc:
-        raise MalformedResponse(
-            f"Unexpected answer from GET {path}: {value!r} is not a timestamp",
-            status=200,
-            path=path,
-        ) from exc
+def _ts(value: Any, path: str, name: str = "a timestamp") -> datetime | None:
+    """A timestamp of an object; unrepresentable (the object is set aside) when unreadable."""
+    return timestamp(value, name)
 
 
 def _json(value: Any) -> str | None:
     """Lists and maps as JSON text; a plain string (e.g. `unrestricted`) as is."""
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return raw_json(value)
 
 
 def _sub(item: Item, name: str) -> Item:
@@ -201,11 +195,41 @@ def rbac_member_row(item: Item, group_id: str, path: str) -> Item:
 # -- collectors: one per feed ------------------------------------------------------------------
 
 
-def _organization(ctx: FetchContext) -> Rows:
+def _member(item: Item, workspace_id: str) -> Item:
+    return member_row(item, workspace_id)
+
+
+def _rbac_member(item: Item, group_id: str, path: str) -> Item:
+    return rbac_member_row(item, group_id, path)
+
+
+def _built(
+    result: FeedResult,
+    table: Table,
+    path: str,
+    items: Iterable[Item],
+    build: Callable[[Item], Item],
+) -> list[Item]:
+    """Rows of the objects that can be read; the others are set aside (`rejected_rows`)."""
+    rows = []
+    for item in items:
+        try:
+            row = build(item)
+            missing = [c for c in table.key if row.get(c) is None]
+            if missing:
+                raise Unrepresentable(f"{', '.join(missing)} is missing")
+        except Unrepresentable as exc:
+            result.reject(table.name, path, item, exc.reason)
+            continue
+        rows.append(row)
+    return rows
+
+
+def _organization(ctx: FetchContext, result: FeedResult) -> Rows:
     path = f"{ORG}/me"
     item = ctx.client.get(path)
     ctx.on_page(path)
-    return {ORGANIZATIONS.name: [organization_row(item)]}
+    return {ORGANIZATIONS.name: _built(result, ORGANIZATIONS, path, [item], organization_row)}
 
 
 def _simple(
@@ -214,34 +238,44 @@ def _simple(
     build: Callable[[Item, str], Item],
     params: QueryParams | None = None,
     cursor: str = "id",
-) -> Callable[[FetchContext], Rows]:
-    def collect(ctx: FetchContext) -> Rows:
-        return {table.name: [build(i, path) for i in _items(ctx, path, params, cursor)]}
+) -> Callable[[FetchContext, FeedResult], Rows]:
+    def collect(ctx: FetchContext, result: FeedResult) -> Rows:
+        items = _items(ctx, path, params, cursor)
+        return {table.name: _built(result, table, path, items, lambda i: build(i, path))}
 
     return collect
 
 
-def _workspaces(ctx: FetchContext) -> Rows:
+def _workspaces(ctx: FetchContext, result: FeedResult) -> Rows:
     path = f"{ORG}/workspaces"
     params = [("include_archived", True), ("include_default", True)]
-    spaces = [workspace_row(i, path) for i in _items(ctx, path, params)]
+    items = _items(ctx, path, params)
+    spaces = _built(result, WORKSPACES, path, items, lambda i: workspace_row(i, path))
     members = []
     for space in spaces:
         ws = str(space["id"])
-        members += [
-            member_row(i, ws) for i in _items(ctx, f"{ORG}/workspaces/{quote(ws, safe='')}/members")
-        ]
+        sub = f"{ORG}/workspaces/{quote(ws, safe='')}/members"
+        members += _built(
+            result, WORKSPACE_MEMBERS, sub, _items(ctx, sub), partial(_member, workspace_id=ws)
+        )
     return {WORKSPACES.name: spaces, WORKSPACE_MEMBERS.name: members}
 
 
-def _rbac_groups(ctx: FetchContext) -> Rows:
+def _rbac_groups(ctx: FetchContext, result: FeedResult) -> Rows:
     path = f"{ORG}/rbac_groups"
-    groups = [rbac_group_row(i, path) for i in _items(ctx, path, cursor="token")]
+    items = _items(ctx, path, cursor="token")
+    groups = _built(result, RBAC_GROUPS, path, items, lambda i: rbac_group_row(i, path))
     members = []
     for group in groups:
         gid = str(group["id"])
         sub = f"{ORG}/rbac_groups/{quote(gid, safe='')}/members"
-        members += [rbac_member_row(i, gid, sub) for i in _items(ctx, sub, cursor="token")]
+        members += _built(
+            result,
+            RBAC_GROUP_MEMBERS,
+            sub,
+            _items(ctx, sub, cursor="token"),
+            partial(_rbac_member, group_id=gid, path=sub),
+        )
     return {RBAC_GROUPS.name: groups, RBAC_GROUP_MEMBERS.name: members}
 
 
@@ -251,7 +285,7 @@ class SnapshotFeed:
 
     name: str
     tables: tuple[Table, ...]
-    collect: Callable[[FetchContext], Rows]
+    collect: Callable[[FetchContext, FeedResult], Rows]
     optional: bool = False
     mode: str = "snapshot"
     window_days: int = 1
@@ -265,19 +299,13 @@ class SnapshotFeed:
 
     def fetch(self, ctx: FetchContext, window: Window) -> FeedResult:
         """Every row of the feed's tables (the window is ignored)."""
-        raw = self.collect(ctx)
         result = FeedResult(source="admin")
+        raw = self.collect(ctx, result)
         label = ctx.connection.label
         for table in self.tables:
             rows: dict[str, Item] = {}
             for item in raw.get(table.name, []):
-                ids = [item[c] for c in table.key]
-                if None in ids:
-                    raise MalformedResponse(
-                        f"An object of the {self.name} list has no {', '.join(table.key)}",
-                        status=200,
-                    )
-                key = row_key(label, table.name, *ids)
+                key = row_key(label, table.name, *(item[c] for c in table.key))
                 rows[key] = {
                     **item,
                     "row_key": key,

@@ -24,9 +24,19 @@ from .base import (
     FeedResult,
     FetchContext,
     Window,
-    as_int,
     parse_ts,
 )
+from .values import (
+    Unrepresentable,
+    boolean,
+    bucket_bound,
+    choice,
+    count,
+    integer,
+    text,
+    timestamp,
+)
+from .values import money as _money
 
 ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"
 ANALYTICS_LIMIT = 1000  # rows (page units) per page: the maximum
@@ -47,6 +57,9 @@ ACTOR_ID_FIELD = {
     "service_account_actor": "service_account_id",
     "api_actor": "api_key_id",
 }
+# The actor types of §4.3: a key column (the actor id is read by type), so a type outside
+# this list makes the row unrepresentable.
+ACTOR_TYPES = frozenset({*ACTOR_ID_FIELD, "federated_actor"})
 # Wording of a 400 that says the analytics API is not available to the organization (as
 # opposed to a bad parameter of ours).
 _REFUSAL_WORDS = (
@@ -92,29 +105,46 @@ def refused(exc: UpstreamError) -> bool:
 # -- row helpers shared by every cost/usage feed ----------------------------------------------
 
 
-def money(value: Any) -> Decimal | None:
-    """A decimal string of cents from the API as a Decimal (never through float)."""
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
+def money(value: Any, name: str = "amount", *, required: bool = False) -> Decimal | None:
+    """An amount of cents from the API as a Decimal: decimal strings exactly (never through
+    float), rounded once to the MONEY scale (see `values.money`)."""
+    return _money(value, name, required=required)
+
+
+def obj(value: Any, name: str) -> dict[str, Any]:
+    """A nested object the API may leave out (null or absent: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Unrepresentable(f"{name} is not an object")
+    return value
 
 
 def usage_metrics(u: dict[str, Any]) -> dict[str, int]:
-    """The six token/search metrics of a usage object (families A, B and C share the shape)."""
-    cache = u.get("cache_creation") or {}
-    tools = u.get("server_tool_use") or {}
+    """The six token/search metrics of a usage object (families A, B and C share the shape);
+    a counter or object the API leaves out is 0."""
+    cache = obj(u.get("cache_creation"), "cache_creation")
+    tools = obj(u.get("server_tool_use"), "server_tool_use")
     return {
-        "uncached_input_tokens": as_int(u.get("uncached_input_tokens")),
-        "cache_read_input_tokens": as_int(u.get("cache_read_input_tokens")),
-        "cache_creation_5m_input_tokens": as_int(cache.get("ephemeral_5m_input_tokens")),
-        "cache_creation_1h_input_tokens": as_int(cache.get("ephemeral_1h_input_tokens")),
-        "output_tokens": as_int(u.get("output_tokens")),
-        "web_search_requests": as_int(tools.get("web_search_requests")),
+        "uncached_input_tokens": count(u.get("uncached_input_tokens"), "uncached_input_tokens"),
+        "cache_read_input_tokens": count(
+            u.get("cache_read_input_tokens"), "cache_read_input_tokens"
+        ),
+        "cache_creation_5m_input_tokens": count(
+            cache.get("ephemeral_5m_input_tokens"), "cache_creation.ephemeral_5m_input_tokens"
+        ),
+        "cache_creation_1h_input_tokens": count(
+            cache.get("ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens"
+        ),
+        "output_tokens": count(u.get("output_tokens"), "output_tokens"),
+        "web_search_requests": count(
+            tools.get("web_search_requests"), "server_tool_use.web_search_requests"
+        ),
     }
 
 
-def optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def optional_int(value: Any, name: str = "requests") -> int | None:
+    return integer(value, name)
 
 
 def finish_row(
@@ -201,8 +231,9 @@ def analytics_params(grain: str, endpoint: str, window: Window) -> list[tuple[st
     ]
 
 
-def flatten_actor(actor: dict[str, Any] | None, actor_type: str | None) -> dict[str, Any]:
+def flatten_actor(actor: Any, actor_type: Any) -> dict[str, Any]:
     """The `actor` union (§4.3) as the actor_* columns."""
+    actor_type = choice(actor_type, ACTOR_TYPES, "group.actor_type")
     if not actor:
         return {
             "actor_type": actor_type,
@@ -212,7 +243,8 @@ def flatten_actor(actor: dict[str, Any] | None, actor_type: str | None) -> dict[
             "actor_deleted": None,
             "actor_provider": None,
         }
-    kind = actor.get("type") or actor_type
+    actor = obj(actor, "group.actor")
+    kind = choice(actor.get("type"), ACTOR_TYPES, "group.actor.type") or actor_type
     provider = None
     if kind == "federated_actor":
         provider = json.dumps(
@@ -221,38 +253,51 @@ def flatten_actor(actor: dict[str, Any] | None, actor_type: str | None) -> dict[
             separators=(",", ":"),
         )
     field = ACTOR_ID_FIELD.get(kind or "")
+    email = actor.get("email_address", actor.get("email"))
     return {
         "actor_type": actor_type or kind,
-        "actor_id": actor.get(field) if field else None,
-        "actor_email": actor.get("email_address", actor.get("email")),
-        "actor_name": actor.get("name"),
-        "actor_deleted": actor.get("deleted"),
+        "actor_id": text(actor.get(field), f"group.actor.{field}") if field else None,
+        "actor_email": text(email, "group.actor.email_address"),
+        "actor_name": text(actor.get("name"), "group.actor.name"),
+        "actor_deleted": boolean(actor.get("deleted"), "group.actor.deleted"),
         "actor_provider": provider,
     }
 
 
-def flatten_analytics(item: dict[str, Any], endpoint: str) -> dict[str, Any]:
-    """One family B row as table columns (without the bookkeeping columns)."""
-    group = item.get("group") or {}
+def flatten_analytics(item: Any, endpoint: str) -> dict[str, Any]:
+    """One family B row as table columns (without the bookkeeping columns); raises
+    `Unrepresentable` for a row no table can hold."""
+    item = obj(item, "the row")
+    group = obj(item.get("group"), "group")
     row: dict[str, Any] = {
-        "bucket_start": parse_ts(item.get("starting_at")),
-        "bucket_end": parse_ts(item.get("ending_at")),
-        **{c: group.get(c) for c in GROUP_COLUMNS},
+        "bucket_start": bucket_bound(item.get("starting_at"), "starting_at"),
+        "bucket_end": bucket_bound(item.get("ending_at"), "ending_at"),
+        **{c: text(group.get(c), f"group.{c}") for c in GROUP_COLUMNS},
         **flatten_actor(group.get("actor"), group.get("actor_type")),
     }
     if endpoint == "cost":
-        cost = item.get("cost") or {}
-        row["cost_type"] = group.get("cost_type")
-        row["token_type"] = group.get("token_type")
-        row["amount_cents"] = money(cost.get("amount")) or Decimal(0)
-        row["list_amount_cents"] = money(cost.get("list_amount"))
-        row["currency"] = cost.get("currency")
-        row["requests"] = optional_int(cost.get("requests"))
+        cost = obj(item.get("cost"), "cost")
+        row["cost_type"] = text(group.get("cost_type"), "group.cost_type")
+        row["token_type"] = text(group.get("token_type"), "group.token_type")
+        row["amount_cents"] = money(cost.get("amount"), "cost.amount", required=True)
+        row["list_amount_cents"] = money(cost.get("list_amount"), "cost.list_amount")
+        row["currency"] = text(cost.get("currency"), "cost.currency")
+        row["requests"] = optional_int(cost.get("requests"), "cost.requests")
     else:
-        usage = item.get("usage") or {}
+        usage = obj(item.get("usage"), "usage")
         row.update(usage_metrics(usage))
-        row["requests"] = optional_int(usage.get("requests"))
+        row["requests"] = optional_int(usage.get("requests"), "usage.requests")
     return row
+
+
+def bucket_of(item: Any) -> datetime | None:
+    """The bucket start a raw row names, when it can be read (for `rejected_rows`)."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        return timestamp(item.get("starting_at"), "starting_at")
+    except Unrepresentable:
+        return None
 
 
 def fetch_analytics(
@@ -266,5 +311,10 @@ def fetch_analytics(
     for page in pages(ctx, path, params, ANALYTICS_LIMIT, betas=(ANALYTICS_BETA,)):
         mark = note_watermark(result, page)
         for item in page["data"]:
-            rows.append(finish_row(ctx, table, flatten_analytics(item, endpoint), mark))
+            try:
+                flat = flatten_analytics(item, endpoint)
+            except Unrepresentable as exc:
+                result.reject(table.name, path, item, exc.reason, bucket_of(item))
+                continue
+            rows.append(finish_row(ctx, table, flat, mark))
     return merge_rows(table, rows)

@@ -75,6 +75,17 @@ class FetchContext:
     on_page: Callable[[str], None] = lambda _path: None
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A row the API sent that no table can hold (see `values.py`): kept in `rejected_rows`."""
+
+    table: str  # the table it was meant for
+    endpoint: str | None  # the path that sent it
+    raw: Any  # the item as the API sent it (decoded JSON)
+    reason: str
+    bucket_start: datetime | None = None  # its day or bucket, when known
+
+
 @dataclass
 class FeedResult:
     """Rows of one window, per table name, plus what the API said about freshness."""
@@ -92,9 +103,21 @@ class FeedResult:
     # Set when the feed served less than the window (the API's latest day came first): the
     # exclusive end of what it served, so the cursor does not claim the rest.
     served_until: date | None = None
+    # Rows set aside as unrepresentable (the rest of the window loads).
+    rejected: list[Rejected] = field(default_factory=list)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
+
+    def reject(
+        self,
+        table: str,
+        endpoint: str | None,
+        raw: Any,
+        reason: str,
+        bucket_start: datetime | None = None,
+    ) -> None:
+        self.rejected.append(Rejected(table, endpoint, raw, reason, bucket_start))
 
 
 class Feed(Protocol):

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from ..errors import MalformedResponse
 from ..upstream.pagination import console_report_pages
 from ..warehouse.store import row_key
 from ..warehouse.tables import CLAUDE_CODE, CLAUDE_CODE_MODELS, Table
-from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window, as_int, parse_ts
+from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window, parse_ts
+from .values import Unrepresentable, choice, count, money, text
 
 __all__ = ["PATH", "ClaudeCodeFeed", "claude_code_feeds"]
 
@@ -42,31 +42,24 @@ TOKEN_FIELDS = {
 }
 # Core metrics, summed when the API sends two records for the same day and actor.
 CORE_COLUMNS = ("num_sessions", "lines_added", "lines_removed", "commits", "pull_requests")
-
-
-def _malformed(why: str) -> MalformedResponse:
-    return MalformedResponse(
-        f"Unexpected Claude Code report from GET {PATH}: {why}", status=200, path=PATH
-    )
+# The actor types of the report: a key column (the actor is its e-mail or its key name by type).
+ACTOR_TYPES = frozenset({"user_actor", "api_actor"})
 
 
 def _cents(value: Any) -> Decimal | None:
-    """`estimated_cost.amount`: a JSON number of cents (read through its shortest text form,
-    so 123.71 stays 123.71)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise _malformed(f"estimated cost {value!r} is not a number")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as exc:
-        raise _malformed(f"estimated cost {value!r} is not a number") from exc
+    """`estimated_cost.amount`: a JSON number of cents, an estimate. Read through its shortest
+    text form (so 123.71 stays 123.71) and rounded once to 9 decimals, ROUND_HALF_EVEN
+    (`values.money`)."""
+    return money(value, "model_breakdown[].estimated_cost.amount")
 
 
 def _key_row(table: Table, label: str, row: dict[str, Any]) -> dict[str, Any]:
     parts = [v.isoformat() if isinstance(v, datetime) else v for v in (row[c] for c in table.key)]
     row["row_key"] = row_key(label, table.name, *parts)
     return row
+
+
+ActorKey = tuple[str | None, str | None, str | None]
 
 
 @dataclass
@@ -78,61 +71,115 @@ class _Actor:
     models: dict[str | None, dict[str, Any]] = field(default_factory=dict)
 
 
-def _actor_key(record: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Unrepresentable(f"{name} is not an object")
+    return value
+
+
+def _actor_key(record: dict[str, Any]) -> ActorKey:
     actor = record.get("actor")
     if not isinstance(actor, dict):
-        raise _malformed("a record has no actor")
-    return actor.get("type"), actor.get("email_address"), actor.get("api_key_name")
+        raise Unrepresentable("actor is missing")
+    return (
+        choice(actor.get("type"), ACTOR_TYPES, "actor.type"),
+        text(actor.get("email_address"), "actor.email_address"),
+        text(actor.get("api_key_name"), "actor.api_key_name"),
+    )
 
 
-def _add_tools(into: dict[str, dict[str, int]], tools: Any) -> None:
-    if not isinstance(tools, dict):
-        return
-    for name, raw in tools.items():
-        counts = raw if isinstance(raw, dict) else {}
-        slot = into.setdefault(str(name), {"accepted": 0, "rejected": 0})
-        for what in ("accepted", "rejected"):
-            slot[what] += as_int(counts.get(what))
+def _tools(tools: Any) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for name, raw in _obj(tools, "tool_actions").items():
+        counts = _obj(raw, f"tool_actions.{name}")
+        out[str(name)] = {
+            what: count(counts.get(what), f"tool_actions.{name}.{what}")
+            for what in ("accepted", "rejected")
+        }
+    return out
 
 
-def _add_models(into: dict[str | None, dict[str, Any]], breakdown: Any) -> None:
+def _models(breakdown: Any) -> dict[str | None, dict[str, Any]]:
+    out: dict[str | None, dict[str, Any]] = {}
     if breakdown is None:
-        return
+        return out
     if not isinstance(breakdown, list):
-        raise _malformed("model_breakdown is not a list")
-    for item in breakdown:
-        if not isinstance(item, dict):
-            raise _malformed("a model_breakdown item is not an object")
-        model: str | None = item.get("model")
-        tokens = item.get("tokens") or {}
-        slot = into.setdefault(
+        raise Unrepresentable("model_breakdown is not a list")
+    for raw in breakdown:
+        item = _obj(raw, "model_breakdown[]")
+        model = text(item.get("model"), "model_breakdown[].model")
+        tokens = _obj(item.get("tokens"), "model_breakdown[].tokens")
+        slot = out.setdefault(
             model, {**dict.fromkeys(TOKEN_FIELDS, 0), "estimated_cost_cents": Decimal(0)}
         )
         for column, name in TOKEN_FIELDS.items():
-            slot[column] += as_int(tokens.get(name))
-        cost = _cents((item.get("estimated_cost") or {}).get("amount"))
+            slot[column] += count(tokens.get(name), f"model_breakdown[].tokens.{name}")
+        cost = _cents(_obj(item.get("estimated_cost"), "estimated_cost").get("amount"))
         if cost is not None:
             slot["estimated_cost_cents"] += cost
+    return out
 
 
-def _base_row(record: dict[str, Any]) -> dict[str, Any]:
-    actor_type, email, key_name = _actor_key(record)
-    core = record.get("core_metrics") or {}
-    lines = core.get("lines_of_code") or {}
+def _merge_tools(into: dict[str, dict[str, int]], tools: dict[str, dict[str, int]]) -> None:
+    for name, counts in tools.items():
+        slot = into.setdefault(name, {"accepted": 0, "rejected": 0})
+        for what, n in counts.items():
+            slot[what] += n
+
+
+def _merge_models(
+    into: dict[str | None, dict[str, Any]], models: dict[str | None, dict[str, Any]]
+) -> None:
+    for model, sums in models.items():
+        slot = into.get(model)
+        if slot is None:
+            into[model] = dict(sums)
+        else:
+            for column, value in sums.items():
+                slot[column] += value
+
+
+def _base_row(record: dict[str, Any], key: ActorKey) -> dict[str, Any]:
+    core = _obj(record.get("core_metrics"), "core_metrics")
+    lines = _obj(core.get("lines_of_code"), "core_metrics.lines_of_code")
     return {
-        "actor_type": actor_type,
-        "actor_email": email,
-        "api_key_name": key_name,
-        "organization_id": record.get("organization_id"),
-        "customer_type": record.get("customer_type"),
-        "subscription_type": record.get("subscription_type"),
-        "terminal_type": record.get("terminal_type"),
-        "num_sessions": as_int(core.get("num_sessions")),
-        "lines_added": as_int(lines.get("added")),
-        "lines_removed": as_int(lines.get("removed")),
-        "commits": as_int(core.get("commits_by_claude_code")),
-        "pull_requests": as_int(core.get("pull_requests_by_claude_code")),
+        "actor_type": key[0],
+        "actor_email": key[1],
+        "api_key_name": key[2],
+        "organization_id": text(record.get("organization_id"), "organization_id"),
+        "customer_type": text(record.get("customer_type"), "customer_type"),
+        "subscription_type": text(record.get("subscription_type"), "subscription_type"),
+        "terminal_type": text(record.get("terminal_type"), "terminal_type"),
+        "num_sessions": count(core.get("num_sessions"), "core_metrics.num_sessions"),
+        "lines_added": count(lines.get("added"), "core_metrics.lines_of_code.added"),
+        "lines_removed": count(lines.get("removed"), "core_metrics.lines_of_code.removed"),
+        "commits": count(core.get("commits_by_claude_code"), "core_metrics.commits_by_claude_code"),
+        "pull_requests": count(
+            core.get("pull_requests_by_claude_code"), "core_metrics.pull_requests_by_claude_code"
+        ),
     }
+
+
+def _parse(
+    record: Any, day_start: datetime
+) -> tuple[ActorKey, dict[str, Any], dict[str, dict[str, int]], dict[str | None, dict[str, Any]]]:
+    """One record, read whole before anything is added up: (actor, row, tools, models)."""
+    record = _obj(record, "the record")
+    try:
+        stamp = parse_ts(record.get("date"))
+    except (TypeError, ValueError):
+        stamp = None
+    if stamp != day_start:
+        raise Unrepresentable(f"date = {record.get('date')!r} is not the day asked for")
+    key = _actor_key(record)
+    return (
+        key,
+        _base_row(record, key),
+        _tools(record.get("tool_actions")),
+        _models(record.get("model_breakdown")),
+    )
 
 
 @dataclass
@@ -166,21 +213,16 @@ class ClaudeCodeFeed:
 
     def _day(self, ctx: FetchContext, day: date, result: FeedResult) -> None:
         bounds = Window(day, day + timedelta(days=1))
-        actors: dict[tuple[str | None, str | None, str | None], _Actor] = {}
+        actors: dict[ActorKey, _Actor] = {}
         params = [("starting_at", day.isoformat())]
         for page in console_report_pages(ctx.client, PATH, params, limit=PAGE_LIMIT):
             ctx.on_page(PATH)
             for record in page["data"]:
-                if not isinstance(record, dict):
-                    raise _malformed("a record is not an object")
                 try:
-                    stamp = parse_ts(record.get("date"))
-                except (TypeError, ValueError):
-                    stamp = None
-                if stamp != bounds.start_at:
-                    raise _malformed(f"a record of {record.get('date')!r} in the report of {day}")
-                key = _actor_key(record)
-                row = _base_row(record)
+                    key, row, tools, models = _parse(record, bounds.start_at)
+                except Unrepresentable as exc:
+                    result.reject(CLAUDE_CODE.name, PATH, record, exc.reason, bounds.start_at)
+                    continue
                 known = actors.get(key)
                 if known is None:
                     known = actors[key] = _Actor(row)
@@ -191,8 +233,8 @@ class ClaudeCodeFeed:
                         f"Claude Code report of {day}: several records "
                         f"for actor {key[1] or key[2]}, summed"
                     )
-                _add_tools(known.tools, record.get("tool_actions"))
-                _add_models(known.models, record.get("model_breakdown"))
+                _merge_tools(known.tools, tools)
+                _merge_models(known.models, models)
         provisional = bounds.end_at > ctx.now - SERVED_AFTER
         common = {
             "connection_label": ctx.connection.label,

@@ -197,7 +197,11 @@ class CostUsageFeed:
     ) -> list[dict[str, Any]]:
         cost = self.endpoint == "cost"
         if self.kind == "console":
-            return fetch_console_cost(ctx, window) if cost else fetch_console_usage(ctx, window)
+            return (
+                fetch_console_cost(ctx, window, result)
+                if cost
+                else fetch_console_usage(ctx, window, result)
+            )
         if self.detail:
             return fetch_enterprise_users(ctx, window, cost, result)
         return BucketedReport(ctx, window, cost, result, self.legacy_group_cap).rows()

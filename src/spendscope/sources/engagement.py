@@ -17,11 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
-
-import orjson
-import pyarrow as pa
 
 from ..errors import InvalidRequest, MalformedResponse
 from ..upstream.pagination import token_pages
@@ -41,8 +37,9 @@ from ..warehouse.engagement_tables import (
     Path,
 )
 from ..warehouse.store import row_key
-from ..warehouse.tables import FACT_HEAD, FACT_TAIL, Column, Table
-from .base import ANALYTICS_FLOOR, ConnectionInfo, Feed, FeedResult, FetchContext, Window, parse_ts
+from ..warehouse.tables import FACT_HEAD, FACT_TAIL, Table
+from .base import ANALYTICS_FLOOR, ConnectionInfo, Feed, FeedResult, FetchContext, Window
+from .values import Unrepresentable, bucket_bound, raw_json, to_column
 
 __all__ = [
     "AGGREGATION_HOUR",
@@ -60,7 +57,6 @@ AGGREGATION_HOUR = 10  # day N-1 is aggregated at 10:00 UTC on day N
 WINDOW_DAYS = 31
 _BOOKKEEPING = frozenset(c.name for c in (*FACT_HEAD, *FACT_TAIL)) | {"metrics_json"}
 _NOT_YET = re.compile(r"latest available (?:date|day) is (\d{4}-\d{2}-\d{2})")
-_NANO_CENT = Decimal("1e-9")  # the scale of the MONEY columns
 
 
 def available_end(now: datetime) -> date:
@@ -89,43 +85,8 @@ def _dig(item: dict[str, Any], path: Path) -> Any:
     return value
 
 
-def _convert(column: Column, value: Any, where: str) -> Any:
-    """An API value as the column's type (ints stay exact, money from its decimal string)."""
-    if value is None:
-        return None
-    kind = column.type
-    try:
-        if pa.types.is_integer(kind):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-                raise ValueError(value)
-            return int(value)
-        if pa.types.is_decimal(kind):
-            if isinstance(value, bool):
-                raise ValueError(value)
-            amount = Decimal(str(value))
-            exponent = amount.as_tuple().exponent
-            if isinstance(exponent, int) and exponent < -9:
-                amount = amount.quantize(_NANO_CENT)
-            return amount
-        if pa.types.is_floating(kind):
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        if pa.types.is_boolean(kind):
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "false"):
-                return str(value).lower() == "true"
-            raise ValueError(value)
-        if pa.types.is_timestamp(kind):
-            return parse_ts(value)
-        if pa.types.is_date(kind):
-            return date.fromisoformat(str(value)[:10])
-    except (ValueError, TypeError, InvalidOperation) as exc:
-        raise _malformed(where, f"{column.name} = {value!r} is not a valid {kind}") from exc
-    if isinstance(value, dict | list):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return str(value)
+def _day_start(day: date) -> datetime:
+    return Window(day, day).start_at
 
 
 def _key(table: Table, label: str, row: dict[str, Any]) -> str:
@@ -141,12 +102,12 @@ def _flatten(
         if column.name in _BOOKKEEPING:
             continue
         path = paths.get(column.name, (column.name,))
-        value = _convert(column, _dig(item, path), where)
+        value = to_column(column, _dig(item, path), ".".join(path))
         if value is None and not column.nullable:
-            raise _malformed(where, f"a row has no {'.'.join(path)}")
+            raise Unrepresentable(f"{'.'.join(path)} is missing")
         row[column.name] = value
     if "metrics_json" in table.column_names:
-        row["metrics_json"] = orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode()
+        row["metrics_json"] = raw_json(item)
     return row
 
 
@@ -205,7 +166,7 @@ class DailyEngagementFeed(_EngagementBase):
         day = window.start
         while day < window.end:
             try:
-                rows = list(self._day(ctx, day))
+                rows = list(self._day(ctx, day, result))
             except InvalidRequest as exc:
                 latest = not_yet_available(exc)
                 if latest is None or latest >= day:
@@ -217,17 +178,20 @@ class DailyEngagementFeed(_EngagementBase):
             day += timedelta(days=1)
         return result
 
-    def _day(self, ctx: FetchContext, day: date) -> Iterator[dict[str, Any]]:
+    def _day(self, ctx: FetchContext, day: date, result: FeedResult) -> Iterator[dict[str, Any]]:
         params = [("date", day.isoformat()), *(("group_by[]", g) for g in self.group_by)]
         seen: set[str] = set()
         for page in token_pages(ctx.client, self.path, params, limit=PAGE_LIMIT):
             ctx.on_page(self.path)
             for item in page["data"]:
-                if not isinstance(item, dict):
-                    raise _malformed(self.path, "a row is not an object")
-                row = _finish(
-                    self.table, ctx, _flatten(self.table, self.paths, item, self.path), day
-                )
+                try:
+                    if not isinstance(item, dict):
+                        raise Unrepresentable("the row is not an object")
+                    flat = _flatten(self.table, self.paths, item, self.path)
+                except Unrepresentable as exc:
+                    result.reject(self.table.name, self.path, item, exc.reason, _day_start(day))
+                    continue
+                row = _finish(self.table, ctx, flat, day)
                 if row["row_key"] in seen:
                     keys = {c: row[c] for c in self.table.key}
                     raise _malformed(self.path, f"two rows for {keys} on {day}")
@@ -261,14 +225,16 @@ class SummariesFeed(_EngagementBase):
                 end = latest + timedelta(days=1)
                 result.served_until = end
         for entry in entries:
-            start = parse_ts(entry.get("starting_at"))
-            if start is None:
-                raise _malformed(self.path, "an entry has no starting_at")
-            day = start.date()
-            if not window.start <= day < end:
+            try:
+                start = bucket_bound(entry.get("starting_at"), "starting_at")
+                day = start.date()
+                if not window.start <= day < end:
+                    continue
+                flat = _flatten(table, {}, entry, self.path)
+            except Unrepresentable as exc:
+                result.reject(table.name, self.path, entry, exc.reason)
                 continue
-            row = _finish(table, ctx, _flatten(table, {}, entry, self.path), day)
-            result.add(table.name, row)
+            result.add(table.name, _finish(table, ctx, flat, day))
         return result
 
     def _series(self, ctx: FetchContext, start: date, end: date) -> list[dict[str, Any]]:

@@ -7,13 +7,17 @@ For each feed of a connection:
    window costs, not what the history costs;
 2. fetch a window, compare its rows with the loaded ones (row_key → metrics) and log every
    revision in `corrections`; rows that vanished upstream are deleted;
-3. load the rows, the corrections and the feed's cursor (`sync_state`) in one load, so the cursor
-   never runs ahead of the data: a sync killed anywhere re-fetches at most one window and, the
-   loads being idempotent upserts, ends with the same rows.
+3. write the rows, the deletions, the corrections and the feed's cursor (`sync_state`) in one
+   warehouse transaction (`warehouse/writer.py`), so the cursor never runs ahead of the data: a
+   sync killed anywhere re-fetches at most one window per feed and, the writes being idempotent
+   upserts, ends with the same rows.
 
-Feeds of a connection run concurrently (they share the organization's rate limiter); loads are
-serialized by the warehouse. A non-transient error stops the connection's sync and is logged;
-a scope the key lacks for an optional list is logged as a warning and skipped.
+Feeds of a connection run concurrently (they share the organization's rate limiter); each feed
+thread writes its windows itself, one at a time under the warehouse's write lock. An error
+(upstream, warehouse, or unexpected: an `internal` event) fails its feed only and is logged; the
+other feeds go on, except after a refused key (401), which stops the feeds not yet started. A
+scope the key lacks for an optional list is logged as a warning and skipped. A row no table can
+hold is set aside in `rejected_rows` (`quarantine.py`) and the rest of its window loads.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,10 +42,13 @@ from ..errors import (
     SpendscopeError,
     TransportFailure,
     UpstreamError,
+    WarehouseError,
 )
 from ..warehouse.store import Warehouse, row_key, to_arrow, utcnow
-from ..warehouse.tables import CORRECTIONS, EVENTS, SYNC_STATE, Table
+from ..warehouse.tables import CORRECTIONS, EVENTS, REJECTED_ROWS, SYNC_STATE, Table
 from .base import ConnectionInfo, FetchContext, Window, split
+from .quarantine import quarantine, rejected_from_rows
+from .values import checked_arrow
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -65,6 +73,8 @@ class FeedReport:
     pages: int = 0
     error: str | None = None
     skipped: str | None = None
+    # Rows set aside in `rejected_rows` (unrepresentable values); the rest loaded.
+    rejected: int = 0
 
 
 @dataclass
@@ -88,8 +98,17 @@ class ConnectionReport:
     def corrections(self) -> int:
         return sum(f.corrections for f in self.feeds)
 
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.feeds)
+
+    @property
+    def failed_feeds(self) -> list[FeedReport]:
+        return [f for f in self.feeds if f.error]
+
 
 Progress = Callable[[str, str, int, int], None]  # (connection, feed, done, total)
+STOPPED = "not synced: the key was refused (401) on another feed"
 
 
 def error_category(exc: BaseException) -> str:
@@ -292,21 +311,11 @@ class ConnectionSync:
         report = ConnectionReport(self.conn.label)
         state = self.warehouse.sync_state(self.conn.label)
         now = self.now()
-        self.warehouse.submit(
-            {
-                EVENTS.name: to_arrow(
-                    EVENTS,
-                    [
-                        event_row(
-                            self.conn.label,
-                            "info",
-                            "sync",
-                            "sync started",
-                            {"since": request.since, "until": request.until, "full": request.full},
-                        )
-                    ],
-                )
-            }
+        self._event(
+            "info",
+            "sync",
+            "sync started",
+            {"since": request.since, "until": request.until, "full": request.full},
         )
         with ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix=f"sync-{self.conn.label}"
@@ -326,41 +335,30 @@ class ConnectionSync:
                 report.by_endpoint[path] = report.by_endpoint.get(path, 0) + int(n)
             client.close()
         failed = [f for f in report.feeds if f.error]
-        try:
-            self.warehouse.flush()
-        except SpendscopeError as exc:
-            report.error, report.error_hint = exc.message, exc.hint
+        fatal = self.warehouse.fatal
+        if fatal is not None:
+            report.error, report.error_hint = fatal.message, fatal.hint
         report.seconds = (utcnow() - started).total_seconds()
         if failed and report.error is None:
             report.error = failed[0].error
         level, message = (
             ("error", f"sync failed: {report.error}") if report.error else ("info", "sync finished")
         )
-        self.warehouse.submit(
+        self._event(
+            level,
+            "sync",
+            message,
             {
-                EVENTS.name: to_arrow(
-                    EVENTS,
-                    [
-                        event_row(
-                            self.conn.label,
-                            level,
-                            "sync",
-                            message,
-                            {
-                                "rows": report.rows,
-                                "corrections": report.corrections,
-                                "requests": report.requests,
-                                "retries": report.retries,
-                                "rate_limited": report.rate_limited,
-                                "seconds": round(report.seconds, 2),
-                            },
-                        )
-                    ],
-                )
-            }
+                "rows": report.rows,
+                "corrections": report.corrections,
+                "requests": report.requests,
+                "retries": report.retries,
+                "rate_limited": report.rate_limited,
+                "seconds": round(report.seconds, 2),
+            },
         )
         try:
-            self.warehouse.flush()
+            self.warehouse.checkpoint()  # the connection's windows leave the write-ahead log
         except SpendscopeError as exc:
             report.error = report.error or exc.message
         return report
@@ -375,6 +373,9 @@ class ConnectionSync:
         self, feed: Feed, state: dict[str, Any] | None, request: SyncRequest, now: datetime
     ) -> FeedReport:
         fr = FeedReport(feed.name)
+        if self._stop.is_set():
+            fr.skipped = STOPPED
+            return fr
         try:
             client = self._client(feed)
             pages = [0]
@@ -391,7 +392,7 @@ class ConnectionSync:
                 windows = plan_windows(feed, self.conn, state, self.settings, request, now)
                 for i, window in enumerate(windows):
                     if self._stop.is_set():
-                        fr.skipped = "stopped by an error in another feed"
+                        fr.skipped = STOPPED
                         break
                     state = self._window(feed, ctx, window, state, fr)
                     fr.windows += 1
@@ -411,30 +412,50 @@ class ConnectionSync:
                 self._fail(feed, fr, exc)
         except SpendscopeError as exc:
             self._fail(feed, fr, exc)
+        except Exception as exc:  # a bug or a value nothing foresaw: this feed only
+            self._fail(feed, fr, exc)
         return fr
 
-    def _fail(self, feed: Feed, fr: FeedReport, exc: SpendscopeError) -> None:
-        self._stop.set()
-        fr.error = exc.message
+    def _fail(self, feed: Feed, fr: FeedReport, exc: Exception) -> None:
+        """Record a feed's failure; the other feeds go on. Only a refused key (401) stops
+        them: they share the key, so every request they would send can only be refused too."""
         detail: dict[str, Any] = {"feed": feed.name}
-        if exc.hint:
-            detail["hint"] = exc.hint
-        for attr in ("status", "request_id", "path"):
-            if getattr(exc, attr, None):
-                detail[attr] = getattr(exc, attr)
-        self._event("error", error_category(exc), f"{feed.name}: {exc.message}", detail)
-        log.error("%s: %s: %s", self.conn.label, feed.name, exc.message)
+        if isinstance(exc, SpendscopeError):
+            if isinstance(exc, AuthenticationFailed):
+                self._stop.set()
+            fr.error = exc.message
+            category = error_category(exc)
+            if exc.hint:
+                detail["hint"] = exc.hint
+            for attr in ("status", "request_id", "path"):
+                if getattr(exc, attr, None):
+                    detail[attr] = getattr(exc, attr)
+        else:
+            fr.error = f"internal error: {type(exc).__name__}: {exc}"
+            category = "internal"
+            detail["traceback"] = "".join(traceback.format_exception(exc))
+            log.debug("%s: %s failed", self.conn.label, feed.name, exc_info=exc)
+        try:
+            self._event("error", category, f"{feed.name}: {fr.error}", detail)
+        except Exception as failure:  # the event log itself cannot be written
+            log.debug("event not logged: %s", failure)
+        log.error("%s: %s: %s", self.conn.label, feed.name, fr.error)
 
     def _event(
         self, level: str, category: str, message: str, detail: dict[str, Any] | None = None
     ) -> None:
-        self.warehouse.submit(
-            {
-                EVENTS.name: to_arrow(
-                    EVENTS, [event_row(self.conn.label, level, category, message, detail)]
-                )
-            }
-        )
+        """Log an event. A warehouse that cannot be written (a full disk) is not a second
+        error: the failure is already the run's error (`warehouse.fatal`)."""
+        try:
+            self.warehouse.load(
+                {
+                    EVENTS.name: to_arrow(
+                        EVENTS, [event_row(self.conn.label, level, category, message, detail)]
+                    )
+                }
+            )
+        except WarehouseError as exc:
+            log.debug("event not logged (%s): %s", exc.message, message)
 
     def _window(
         self,
@@ -451,8 +472,13 @@ class ConnectionSync:
         deletions: dict[str, list[str]] = {}
         corrections: list[dict[str, Any]] = []
         by_name = {t.name: t for t in feed.tables}
-        for name, rows in result.rows.items():
+        rejected = list(result.rejected)
+        loaded = 0
+        for name, fetched in result.rows.items():
             table = by_name[name]
+            data, rows, unfit = checked_arrow(table, fetched)
+            rejected += rejected_from_rows(name, unfit)
+            loaded += len(rows)
             existing = self.warehouse.existing_rows_full(
                 table, self.conn.label, window.start_at, window.end_at
             )
@@ -460,7 +486,7 @@ class ConnectionSync:
             corrections += fixes
             if removed:
                 deletions[name] = removed
-            tables[name] = to_arrow(table, rows)
+            tables[name] = data
         # Tables of another source for these days (a switch between the analytics API and the
         # legacy reports): their rows go, without corrections — nothing was revised.
         replaced = {name for name in result.replaces if name not in result.rows}
@@ -506,10 +532,11 @@ class ConnectionSync:
             )
             for n in result.notices
         ]
+        events += self._quarantine(feed, window, rejected, tables, deletions, fr, detected_at)
         if events:
             tables[EVENTS.name] = to_arrow(EVENTS, events)
-        fr.rows += sum(len(rows) for rows in result.rows.values())
-        self.warehouse.submit(tables, deletions)
+        self.warehouse.load(tables, deletions)  # rows, deletions, corrections, cursor: one commit
+        fr.rows += loaded
         fr.corrections += len(corrections)
         return state_row
 
@@ -517,15 +544,43 @@ class ConnectionSync:
         result = feed.fetch(ctx, Window(ctx.now.date(), ctx.now.date()))
         tables: dict[str, Any] = {}
         deletions: dict[str, list[str]] = {}
+        rejected = list(result.rejected)
         for table in feed.tables:
-            rows = result.rows.get(table.name, [])
+            data, rows, unfit = checked_arrow(table, result.rows.get(table.name, []))
+            rejected += rejected_from_rows(table.name, unfit)
             keys = {r["row_key"] for r in rows}
             old = self.warehouse.connection_keys(table.name, self.conn.label)
             gone = [k for k in old if k not in keys]
             if gone:
                 deletions[table.name] = gone
             if rows:
-                tables[table.name] = to_arrow(table, rows)
-        fr.rows += sum(t.num_rows for t in tables.values())
-        self.warehouse.submit(tables, deletions)
+                tables[table.name] = data
+        events = self._quarantine(feed, None, rejected, tables, deletions, fr, utcnow())
+        if events:
+            tables[EVENTS.name] = to_arrow(EVENTS, events)
+        self.warehouse.load(tables, deletions)  # one transaction
+        fr.rows += sum(tables[t.name].num_rows for t in feed.tables if t.name in tables)
         fr.windows += 1
+
+    def _quarantine(
+        self,
+        feed: Feed,
+        window: Window | None,
+        rejected: list[Any],
+        tables: dict[str, Any],
+        deletions: dict[str, list[str]],
+        fr: FeedReport,
+        at: datetime,
+    ) -> list[dict[str, Any]]:
+        """Add a window's rejected rows (and the deletion of those it no longer rejects) to its
+        write; returns the warning event to log with it, if any."""
+        q = quarantine(self.warehouse, self.conn.label, feed.name, window, rejected, at)
+        if q.table is not None:
+            tables[REJECTED_ROWS.name] = q.table
+        if q.stale:
+            deletions[REJECTED_ROWS.name] = q.stale
+        fr.rejected += q.count
+        if q.message is None:
+            return []
+        log.warning("%s: %s", self.conn.label, q.message)
+        return [event_row(self.conn.label, "warning", "data", q.message, q.detail, at)]

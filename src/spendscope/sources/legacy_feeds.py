@@ -39,15 +39,18 @@ from ..warehouse.tables import (
 )
 from .analytics_feeds import (
     COST_FANOUT,
+    bucket_of,
     finish_row,
     merge_rows,
     money,
     note_watermark,
+    obj,
     optional_int,
     pages,
     usage_metrics,
 )
-from .base import FeedResult, FetchContext, Window, parse_ts
+from .base import FeedResult, FetchContext, Window
+from .values import Unrepresentable, boolean, bucket_bound, text
 
 FAST_MODE_BETA = "fast-mode-2026-02-01"
 CONSOLE_LIMIT = 31  # daily buckets per page: the maximum of both Console reports
@@ -103,48 +106,104 @@ def _console_pages(ctx: FetchContext, path: str, params: QueryParams) -> Iterato
         yield page
 
 
+def _bounds(bucket: Any) -> tuple[datetime, datetime]:
+    """A bucket's (start, end); unrepresentable when either is missing or unreadable."""
+    bucket = obj(bucket, "the bucket")
+    return (
+        bucket_bound(bucket.get("starting_at"), "starting_at"),
+        bucket_bound(bucket.get("ending_at"), "ending_at"),
+    )
+
+
+def _results(bucket: dict[str, Any]) -> list[Any]:
+    results = bucket.get("results")
+    if results is None:
+        return []
+    if not isinstance(results, list):
+        raise Unrepresentable("results is not a list")
+    return results
+
+
 def _console_buckets(
-    ctx: FetchContext, path: str, window: Window, groups: Sequence[str]
-) -> Iterator[tuple[datetime, datetime, dict[str, Any]]]:
+    ctx: FetchContext,
+    path: str,
+    window: Window,
+    groups: Sequence[str],
+    table: str,
+    result: FeedResult,
+) -> Iterator[tuple[datetime, datetime, Any]]:
+    """(start, end, result row) of every bucket; a bucket that cannot be read is set aside
+    whole (its rows cannot be dated)."""
     params = [*_range(window), ("bucket_width", "1d"), *(("group_by[]", g) for g in groups)]
     for page in _console_pages(ctx, path, params):
         for bucket in page["data"]:
-            start, end = parse_ts(bucket.get("starting_at")), parse_ts(bucket.get("ending_at"))
-            if start is None or end is None:
+            try:
+                start, end = _bounds(bucket)
+                rows = _results(bucket)
+            except Unrepresentable as exc:
+                result.reject(table, path, bucket, exc.reason, bucket_of(bucket))
                 continue
-            for result in bucket.get("results") or []:
-                yield start, end, result
+            for row in rows:
+                yield start, end, row
 
 
-def fetch_console_usage(ctx: FetchContext, window: Window) -> list[dict[str, Any]]:
+def _quarantined(
+    result: FeedResult, table: str, path: str, start: datetime, end: datetime, raw: Any
+) -> Callable[[Unrepresentable], None]:
+    def reject(exc: Unrepresentable) -> None:
+        item = {"starting_at": _iso(start), "ending_at": _iso(end), "result": raw}
+        result.reject(table, path, item, exc.reason, start)
+
+    return reject
+
+
+def fetch_console_usage(
+    ctx: FetchContext, window: Window, result: FeedResult
+) -> list[dict[str, Any]]:
     """`/usage_report/messages` grouped by all nine dimensions → `console_usage_report`."""
     rows = []
     path = "/v1/organizations/usage_report/messages"
-    for start, end, r in _console_buckets(ctx, path, window, CONSOLE_USAGE_GROUPS):
-        row = {
-            "bucket_start": start,
-            "bucket_end": end,
-            **{g: r.get(g) for g in CONSOLE_USAGE_GROUPS},
-            **usage_metrics(r),
-        }
+    for start, end, r in _console_buckets(
+        ctx, path, window, CONSOLE_USAGE_GROUPS, CONSOLE_USAGE.name, result
+    ):
+        try:
+            item = obj(r, "the result")
+            row = {
+                "bucket_start": start,
+                "bucket_end": end,
+                **{g: text(item.get(g), g) for g in CONSOLE_USAGE_GROUPS},
+                **usage_metrics(item),
+            }
+        except Unrepresentable as exc:
+            _quarantined(result, CONSOLE_USAGE.name, path, start, end, r)(exc)
+            continue
         rows.append(finish_row(ctx, CONSOLE_USAGE, row, None))
     return merge_rows(CONSOLE_USAGE, rows)
 
 
-def fetch_console_cost(ctx: FetchContext, window: Window) -> list[dict[str, Any]]:
+def fetch_console_cost(
+    ctx: FetchContext, window: Window, result: FeedResult
+) -> list[dict[str, Any]]:
     """`/cost_report` grouped by workspace and description → `console_cost_report` (no list
     amount in this report; Priority Tier cost is not in it)."""
     rows = []
     path = "/v1/organizations/cost_report"
-    for start, end, r in _console_buckets(ctx, path, window, ("workspace_id", "description")):
-        row = {
-            "bucket_start": start,
-            "bucket_end": end,
-            **{f: r.get(f) for f in CONSOLE_COST_FIELDS},
-            "amount_cents": money(r.get("amount")) or Decimal(0),
-            "list_amount_cents": None,
-            "currency": r.get("currency"),
-        }
+    for start, end, r in _console_buckets(
+        ctx, path, window, ("workspace_id", "description"), CONSOLE_COST.name, result
+    ):
+        try:
+            item = obj(r, "the result")
+            row = {
+                "bucket_start": start,
+                "bucket_end": end,
+                **{f: text(item.get(f), f) for f in CONSOLE_COST_FIELDS},
+                "amount_cents": money(item.get("amount"), "amount", required=True),
+                "list_amount_cents": None,
+                "currency": text(item.get("currency"), "currency"),
+            }
+        except Unrepresentable as exc:
+            _quarantined(result, CONSOLE_COST.name, path, start, end, r)(exc)
+            continue
         rows.append(finish_row(ctx, CONSOLE_COST, row, None))
     return merge_rows(CONSOLE_COST, rows)
 
@@ -152,29 +211,31 @@ def fetch_console_cost(ctx: FetchContext, window: Window) -> list[dict[str, Any]
 # -- Enterprise (family C) --------------------------------------------------------------------
 
 
-def _legacy_row(r: dict[str, Any], cost: bool) -> dict[str, Any]:
-    """A family C result row's dimensions and metrics as table columns."""
-    row: dict[str, Any] = {f: r.get(f) for f in LEGACY_DIM_FIELDS}
+def _legacy_row(r: Any, cost: bool) -> dict[str, Any]:
+    """A family C result row's dimensions and metrics as table columns; raises
+    `Unrepresentable` for a row no table can hold."""
+    r = obj(r, "the result")
+    row: dict[str, Any] = {f: text(r.get(f), f) for f in LEGACY_DIM_FIELDS}
     row["product"] = legacy_product(row["product"])
     if cost:
-        row["cost_type"] = r.get("cost_type")
-        row["token_type"] = r.get("token_type")
-        row["amount_cents"] = money(r.get("amount")) or Decimal(0)
-        row["list_amount_cents"] = money(r.get("list_amount"))
-        row["currency"] = r.get("currency")
+        row["cost_type"] = text(r.get("cost_type"), "cost_type")
+        row["token_type"] = text(r.get("token_type"), "token_type")
+        row["amount_cents"] = money(r.get("amount"), "amount", required=True)
+        row["list_amount_cents"] = money(r.get("list_amount"), "list_amount")
+        row["currency"] = text(r.get("currency"), "currency")
     else:
         row.update(usage_metrics(r))
     row["requests"] = optional_int(r.get("requests"))
     return row
 
 
-def _user_columns(actor: dict[str, Any] | None) -> dict[str, Any]:
-    a = actor or {}
+def _user_columns(actor: Any) -> dict[str, Any]:
+    a = obj(actor, "actor")
     return {
-        "user_id": a.get("user_id"),
-        "user_email": a.get("email_address", a.get("email")),
-        "user_name": a.get("name"),
-        "user_deleted": a.get("deleted"),
+        "user_id": text(a.get("user_id"), "actor.user_id"),
+        "user_email": text(a.get("email_address", a.get("email")), "actor.email_address"),
+        "user_name": text(a.get("name"), "actor.name"),
+        "user_deleted": boolean(a.get("deleted"), "actor.deleted"),
     }
 
 
@@ -191,12 +252,17 @@ def fetch_enterprise_users(
     for page in pages(ctx, path, params, USER_LIMIT):
         mark = note_watermark(result, page)
         for r in page["data"]:
-            row = {
-                "bucket_start": parse_ts(r.get("starting_at")),
-                "bucket_end": parse_ts(r.get("ending_at")),
-                **_user_columns(r.get("actor")),
-                **_legacy_row(r, cost),
-            }
+            try:
+                start, end = _bounds(r)
+                row = {
+                    "bucket_start": start,
+                    "bucket_end": end,
+                    **_user_columns(r.get("actor")),
+                    **_legacy_row(r, cost),
+                }
+            except Unrepresentable as exc:
+                result.reject(table.name, path, r, exc.reason, bucket_of(r))
+                continue
             rows.append(finish_row(ctx, table, row, mark))
     return merge_rows(table, rows)
 
@@ -281,15 +347,23 @@ class BucketedReport:
         for page in pages(self.ctx, self.path, params, BUCKET_LIMIT):
             mark = note_watermark(self.result, page)
             for bucket in page["data"]:
-                start, end = parse_ts(bucket.get("starting_at")), parse_ts(bucket.get("ending_at"))
-                if start is None or end is None:
+                try:
+                    start, end = _bounds(bucket)
+                    results = _results(bucket)
+                except Unrepresentable as exc:
+                    self.result.reject(
+                        self.table.name, self.path, bucket, exc.reason, bucket_of(bucket)
+                    )
                     continue
                 self.ends[start] = end
                 self.marks[start] = mark
-                buckets[start] = [
-                    self._fixed(_legacy_row(r, self.cost), filters)
-                    for r in bucket.get("results") or []
-                ]
+                rows = []
+                for r in results:
+                    try:
+                        rows.append(self._fixed(_legacy_row(r, self.cost), filters))
+                    except Unrepresentable as exc:
+                        _quarantined(self.result, self.table.name, self.path, start, end, r)(exc)
+                buckets[start] = rows
         return buckets
 
     @staticmethod

@@ -10,14 +10,17 @@ The key is sent in `x-api-key` and appears nowhere else: not in `repr()`, logs o
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -111,6 +114,37 @@ class Response:
     request_id: str | None
     organization_id: str | None
     attempts: int
+
+
+# An integer literal orjson cannot hold exactly (it turns those beyond 64 bits into floats):
+# 20 digits, or a negative one of 19 (below -2^63). Strings that merely contain such a run of
+# digits only cost the slower decoder.
+_WIDE_INTEGER = re.compile(rb"\d{20}|-\d{19}")
+_MAX_INT_DIGITS = 4000  # Python's int() refuses longer literals (sys.int_info)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _wide_int(text: str) -> int | Decimal:
+    # A literal too long for int() stays a Decimal: out of any column's range all the same.
+    return int(text) if len(text) <= _MAX_INT_DIGITS else Decimal(text)
+
+
+def decode_json(content: bytes) -> Any:
+    """A JSON body, numbers exact: orjson, and the standard decoder (integers of any size, kept
+    exact) for a body holding an integer beyond 64 bits or one orjson refuses (a number too
+    large for a double, a lone surrogate). None when it is not JSON at all."""
+    if not _WIDE_INTEGER.search(content):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(content, parse_int=_wide_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -373,10 +407,7 @@ class AnthropicClient:
 
     @staticmethod
     def _parse(response: httpx.Response) -> dict[str, Any] | None:
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            return None
+        body = decode_json(response.content)
         return body if isinstance(body, dict) else None
 
     def _backoff(self, attempt: int) -> float:

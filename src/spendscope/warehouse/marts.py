@@ -30,6 +30,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import faults
 from .store import DATASET
 from .views import (
     ALTERNATE_SPEND_SOURCES,
@@ -290,11 +291,28 @@ def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | 
     return value.astimezone(UTC).date() if isinstance(value, datetime) else value
 
 
+def _write_state(cur: Any, started: datetime, precedence: str) -> None:
+    cur.execute(
+        f"CREATE OR REPLACE TABLE {S}.{MART_STATE} AS SELECT "
+        "CAST(? AS TIMESTAMPTZ) AS refreshed_at, CAST(? AS VARCHAR) AS precedence, "
+        "CAST(? AS INTEGER) AS layout",
+        [started, precedence, LAYOUT],
+    )
+
+
+def rebuild_marts_in(cur: Any, existing: set[str], precedence: str) -> None:
+    """Rebuild the marts in full with `cur`, inside the caller's transaction (the caller
+    checkpoints after its COMMIT)."""
+    started = datetime.now(UTC)
+    _apply(cur, existing, precedence, None)
+    _write_state(cur, started, precedence)
+    faults.step("mart")
+
+
 def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
     """Bring `mart_spend` and `mart_usage` up to date in one transaction (readers see the old
-    or the new state, never a mix). Returns what was done: full, days from …, or unchanged."""
-    if not warehouse.is_duckdb:
-        return "unsupported"
+    or the new state, never a mix), then checkpoint. Returns what was done: full, days from …,
+    or unchanged."""
     existing = warehouse.existing_tables()
     precedence = warehouse.settings.overlap_precedence
     started = datetime.now(UTC)
@@ -312,19 +330,11 @@ def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
             or not {MART_SPEND, MART_USAGE} <= existing
         )
         since = None if rebuild else _changed_since(cur, existing, state[0])  # type: ignore[index]
-        if not rebuild and since is None:
-            return "unchanged"
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            _apply(cur, existing, precedence, since)
-            cur.execute(
-                f"CREATE OR REPLACE TABLE {S}.{MART_STATE} AS SELECT "
-                "CAST(? AS TIMESTAMPTZ) AS refreshed_at, CAST(? AS VARCHAR) AS precedence, "
-                "CAST(? AS INTEGER) AS layout",
-                [started, precedence, LAYOUT],
-            )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+    if not rebuild and since is None:
+        return "unchanged"
+    with warehouse.transaction() as cur:
+        _apply(cur, existing, precedence, since)
+        _write_state(cur, started, precedence)
+        faults.step("mart")
+    warehouse.checkpoint()
     return "full" if since is None else f"from {since.isoformat()}"

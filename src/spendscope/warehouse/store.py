@@ -1,19 +1,23 @@
-"""The warehouse: loading through dlt, reading back, and the bookkeeping every sync relies on.
+"""The warehouse: a DuckDB file written from Arrow, read back, and the bookkeeping every sync
+relies on.
 
-Loads go through a dlt pipeline (DuckDB file by default; any SQL destination dlt supports), as
-Arrow tables with explicit schemas (dlt's row-by-row dict loading is far slower). Fact and state
-tables are merged on `row_key`, so loading the same window twice changes nothing. A load of one
-window carries the window's data, its corrections and the sync cursor in one dlt package: a
-process killed mid-load finishes that package on the next run, and the cursor never runs ahead
-of the data.
+Writes go through `writer.py`, one transaction per sync window (rows, deletions, corrections and
+cursor together); DDL is always followed by a checkpoint. Opening the file recovers from a
+write-ahead log DuckDB cannot replay: the log is moved aside (kept, named in a warning), the
+warehouse opens at its last checkpoint — data and cursors together — and the next sync fetches
+again what the log held. A full disk becomes one `WarehouseError` line naming the directory and
+the space needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
+import json
+import logging
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,18 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from . import writer
 from .admin_tables import ADMIN_TABLES
 from .engagement_tables import ENGAGEMENT_TABLES
-from .tables import BOOKKEEPING_TABLES, FACT_TABLES, SYNC_STATE, Table
+from .tables import BOOKKEEPING_TABLES, CONNECTIONS, EVENTS, FACT_TABLES, SYNC_STATE, Table
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..errors import WarehouseError
 
-DATASET = "spendscope"
+log = logging.getLogger("spendscope.warehouse")
+
+DATASET = writer.DATASET
 DUCKDB_MEMORY_LIMIT = "256MB"
-# Backpressure: fetchers wait while this many rows are queued for loading, and one dlt run takes
-# about this many rows at most — memory stays bounded however large the backfill.
-MAX_QUEUED_ROWS = 60_000
+# DuckDB spills to `<warehouse>.tmp` beyond its memory limit; this caps the spill.
+MAX_TEMP_DIRECTORY_SIZE = "4GB"
+# Free space asked for when the disk is full: at least this, and twice the warehouse's size (a
+# checkpoint writes changed blocks before it frees the old ones; mart rebuilds copy the marts).
+MIN_FREE_BYTES = 64 * 2**20
 ALL_TABLES: dict[str, Table] = {
     t.name: t for t in (*FACT_TABLES, *ENGAGEMENT_TABLES, *ADMIN_TABLES, *BOOKKEEPING_TABLES)
 }
@@ -44,67 +54,44 @@ def row_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _quiet_dlt() -> None:
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
-
-
 class Warehouse:
-    """One warehouse (a DuckDB file unless another dlt destination is given)."""
+    """The DuckDB warehouse of a spendscope home.
 
-    def __init__(self, settings: Settings, destination: Any = None) -> None:
+    One connection per process; every write holds `_lock` (writes are serialized, one window at
+    a time), reads take cursors of their own and never wait for a write.
+    """
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = Path(settings.warehouse_path)
-        self._destination = destination
-        self._pipeline: Any = None
-        self._lock = threading.RLock()  # initialize() reads back while holding it
+        self._lock = threading.RLock()
         self._duck: Any = None
         self._duck_lock = threading.Lock()
-        # The coalescing loader: windows queued by the sync, loaded in as few dlt runs as
-        # possible (a dlt run costs about a second whatever its size).
-        self._queue: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]] = []
-        self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._busy = False
-        self._failure: BaseException | None = None
+        # Write-ahead logs moved aside when the file was opened, not yet in the event log.
+        self._recovered: list[tuple[Path, str]] = []
+        # A write failure that leaves the connection unusable (a full disk): raised again by
+        # every write until `initialize()` reopens the warehouse.
+        self.fatal: WarehouseError | None = None
+        # Figures for the benchmark: write transactions, checkpoints, seconds spent writing.
         self.load_runs = 0
-
-    # -- dlt --------------------------------------------------------------------------------
-    @property
-    def pipeline(self) -> Any:
-        if self._pipeline is None:
-            _quiet_dlt()
-            import dlt
-
-            self.settings.ensure_home()
-            # One DuckDB connection for dlt and our reads, opened with a memory limit: by
-            # default DuckDB would let its caches grow to 80% of the machine's memory.
-            destination = self._destination or dlt.destinations.duckdb(self.duckdb())
-            self._pipeline = dlt.pipeline(
-                pipeline_name="spendscope",
-                destination=destination,
-                dataset_name=DATASET,
-                pipelines_dir=str(Path(self.settings.home) / "pipelines"),
-            )
-        return self._pipeline
+        self.checkpoints = 0
+        self.write_seconds = 0.0
 
     @property
-    def is_duckdb(self) -> bool:
-        return self._destination is None
+    def wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".wal")
 
-    @property
-    def mark(self) -> str:
-        """The destination's query-parameter placeholder."""
-        return "?" if self.is_duckdb else "%s"
-
+    # -- schema -----------------------------------------------------------------------------
     def initialize(self) -> None:
-        """Create every table (empty) and the views. Safe to call at every start."""
+        """Make sure of the tables, then (re)create the views and bring the marts up to date;
+        each followed by a checkpoint. Safe to call at every start; reopens the warehouse after
+        a fatal error."""
         with self._lock:
-            self._finish_pending()
-            existing = self.existing_tables()
-            missing = [t for t in ALL_TABLES.values() if t.name not in existing]
-            if missing:
-                self._run({t.name: t.arrow_schema().empty_table() for t in missing})
+            if self.fatal is not None:
+                self.fatal = None
+                self.close()
+            with self._writing():
+                pass  # opening creates or migrates the tables (see `duckdb()`)
         from .marts import refresh_marts
         from .views import create_views
 
@@ -113,136 +100,146 @@ class Warehouse:
         # unless rows were loaded since they were last refreshed.
         refresh_marts(self)
 
-    def _finish_pending(self) -> None:
-        """Load what a killed process had extracted but not loaded (dlt keeps it on disk)."""
-        p = self.pipeline
-        if p.has_pending_data:
-            p.normalize()
-            p.load()
+    def _record_recovery(self, cur: Any) -> None:
+        """Log each recovery of this process in the event log (of every connection known)."""
+        if not self._recovered:
+            return
+        labels = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT DISTINCT connection_label FROM {DATASET}.{CONNECTIONS.name}"
+            ).fetchall()
+        ] or ["*"]
+        at = utcnow()
+        message = (
+            "the warehouse's write-ahead log could not be replayed; the warehouse was opened at "
+            "its last checkpoint and the next sync fetches again what the log held"
+        )
+        rows = [
+            {
+                "row_key": row_key(label, at.isoformat(), "data", message, str(kept)),
+                "connection_label": label,
+                "occurred_at": at,
+                "level": "warning",
+                "category": "data",
+                "message": message,
+                "detail": json.dumps({"kept": str(kept), "reason": reason}, sort_keys=True),
+            }
+            for kept, reason in self._recovered
+            for label in labels
+        ]
+        writer.write_window(cur, ALL_TABLES, {EVENTS.name: to_arrow(EVENTS, rows)}, {})
+        writer.checkpoint(cur)
+        self._recovered.clear()
 
-    def _run(self, tables: dict[str, pa.Table]) -> None:
-        import dlt
+    # -- writes -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A cursor for one write, under the write lock; DuckDB's failures come out as one
+        `WarehouseError` (a full disk named as such)."""
+        with self._lock:
+            if self.fatal is not None:
+                raise self.fatal
+            try:
+                with self.cursor() as cur:
+                    yield cur
+            except Exception as exc:
+                err = self._error(exc)
+                if err is exc:
+                    raise
+                raise err from exc
 
-        resources = []
-        for name, data in tables.items():
-            spec = ALL_TABLES[name]
-            options: dict[str, Any] = {"name": name, "write_disposition": "append"}
-            if spec.kind != "log":
-                options.update(write_disposition="merge", primary_key=list(spec.primary_key))
-            resources.append(dlt.resource(data, **options))
-        self.pipeline.run(resources, loader_file_format="parquet")
+    def _error(self, exc: Exception) -> Exception:
+        from ..errors import SpendscopeError, WarehouseError
+
+        if isinstance(exc, SpendscopeError):
+            return exc
+        if _is_disk_full(exc) or "invalidated" in str(exc):
+            err = self.disk_full_error() if _is_disk_full(exc) else _warehouse_error(exc)
+            if isinstance(err, WarehouseError):
+                self.fatal = err
+            return err
+        if isinstance(exc, KeyError | TypeError | ValueError):
+            return exc  # a programming error: keep its traceback
+        return _warehouse_error(exc)
+
+    def disk_full_error(self) -> WarehouseError:
+        from ..errors import WarehouseError
+
+        directory = self.path.parent
+        used = sum(p.stat().st_size for p in (self.path, self.wal_path) if p.exists())
+        needed = max(MIN_FREE_BYTES, 2 * used)
+        try:
+            free = shutil.disk_usage(directory).free
+        except OSError:
+            free = 0
+        return WarehouseError(
+            f"No space left on device in {directory}: the warehouse needs about "
+            f"{_mb(needed)} free there ({_mb(free)} free now). Free some space and run the "
+            "command again; nothing committed was lost and the next sync resumes exactly."
+        )
 
     def load(
         self, tables: dict[str, pa.Table], deletions: Mapping[str, Sequence[str]] | None = None
     ) -> int:
-        """Upsert Arrow tables (by table name), then delete rows by row_key. Returns rows loaded."""
-        tables = {k: v for k, v in tables.items() if v.num_rows or k not in ALL_TABLES}
-        rows = int(sum(t.num_rows for t in tables.values()))
-        with self._lock:
-            if tables:
-                self._run(tables)
-                self.load_runs += 1
-            for name, keys in (deletions or {}).items():
-                self._delete(name, keys)
+        """Write one window — its tables (by name), deletions (row keys by table),
+        corrections and cursor — in one transaction (see `writer.py`). Returns rows written."""
+        tables = {k: v for k, v in tables.items() if v.num_rows}
+        deletions = {k: v for k, v in (deletions or {}).items() if v}
+        unknown = [n for n in (*tables, *deletions) if n not in ALL_TABLES]
+        if unknown:
+            raise ValueError(f"unknown warehouse tables: {', '.join(sorted(unknown))}")
+        if not tables and not deletions:
+            return 0
+        with self._writing() as cur:
+            started = time.perf_counter()
+            rows = writer.write_window(cur, ALL_TABLES, tables, deletions)
+            self.load_runs += 1
+            if self._wal_size() > writer.WAL_CHECKPOINT_BYTES:
+                writer.checkpoint(cur)
+                self.checkpoints += 1
+            self.write_seconds += time.perf_counter() - started
         return rows
 
-    # -- the coalescing loader --------------------------------------------------------------
-    def submit(
-        self, tables: dict[str, pa.Table], deletions: Mapping[str, Sequence[str]] | None = None
-    ) -> None:
-        """Queue a load; it joins the next dlt run. `flush()` waits for everything queued."""
-        rows = sum(t.num_rows for t in tables.values())
-        with self._cond:
-            self._raise_failure()
-            while (
-                self._queued_rows() + rows > MAX_QUEUED_ROWS
-                and self._queue
-                and (self._worker is not None and self._worker.is_alive())
-            ):
-                self._cond.wait(0.5)
-                self._raise_failure()
-            self._queue.append((tables, deletions or {}))
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(
-                    target=self._drain, daemon=True, name="warehouse-loader"
-                )
-                self._worker.start()
-            self._cond.notify_all()
+    def checkpoint(self) -> None:
+        """Write the log into the file (at the end of a connection's sync, after a refresh)."""
+        with self._writing() as cur:
+            writer.checkpoint(cur)
+            self.checkpoints += 1
 
-    def _queued_rows(self) -> int:
-        return sum(t.num_rows for tables, _ in self._queue for t in tables.values())
+    def _wal_size(self) -> int:
+        try:
+            return self.wal_path.stat().st_size
+        except OSError:
+            return 0
 
-    def flush(self) -> None:
-        with self._cond:
-            while self._queue or self._busy:
-                self._cond.wait(0.5)
-            self._raise_failure()
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
-
-    def _drain(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(0.2)
-                    if not self._queue:
-                        return
-                batch: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]] = []
-                taken = 0
-                while self._queue and (not batch or taken < MAX_QUEUED_ROWS):
-                    item = self._queue.pop(0)
-                    batch.append(item)
-                    taken += sum(t.num_rows for t in item[0].values())
-                self._busy = True
-                self._cond.notify_all()
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in an open transaction under the write lock: committed when the block ends,
+        rolled back if it raises. The caller checkpoints after DDL."""
+        with self._writing() as cur:
+            cur.execute("BEGIN TRANSACTION")
             try:
-                tables, deletions = _coalesce(batch)
-                self.load(tables, deletions)
-                del tables, batch
-                _release_memory()
-            except Exception as exc:  # reported to the next submit()/flush()
-                with self._cond:
-                    self._failure = _warehouse_error(exc)
-                    self._queue.clear()
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def _delete(self, table: str, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        with self.pipeline.sql_client() as client:
-            for i in range(0, len(keys), 500):
-                chunk = list(keys[i : i + 500])
-                marks = ", ".join([self.mark] * len(chunk))
-                client.execute_sql(
-                    f"DELETE FROM {DATASET}.{table} WHERE row_key IN ({marks})", *chunk
-                )
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
 
     def execute(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run SQL on the destination (views, deletes, reads) and return the rows."""
-        with self._lock, self.pipeline.sql_client() as client:
-            rows = client.execute_sql(sql, *params)
-        return list(rows or [])
+        """Run one statement under the write lock (its own transaction) and return its rows."""
+        with self._writing() as cur:
+            return list(cur.execute(sql, list(params)).fetchall())
 
     def read(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """A read that need not wait for loads in progress (its own DuckDB cursor)."""
-        if not self.is_duckdb:
-            return self.execute(sql, *params)
-        with self._duck_lock:
-            cursor = self.duckdb().cursor()
-        try:
-            return list(cursor.execute(sql, list(params)).fetchall())
-        finally:
-            cursor.close()
+        """A read that need not wait for a write in progress (its own DuckDB cursor)."""
+        with self.cursor() as cur:
+            return list(cur.execute(sql, list(params)).fetchall())
 
     @contextlib.contextmanager
     def cursor(self) -> Iterator[Any]:
-        """A DuckDB cursor of its own (reads that need not wait for loads, transactions)."""
+        """A DuckDB cursor of its own (reads that need not wait for writes, transactions)."""
         with self._duck_lock:
             cursor = self.duckdb().cursor()
         try:
@@ -251,14 +248,9 @@ class Warehouse:
             cursor.close()
 
     def existing_tables(self) -> set[str]:
-        try:
-            rows = self.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                + self.mark,
-                DATASET,
-            )
-        except Exception:  # the dataset does not exist yet
-            return set()
+        rows = self.read(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", DATASET
+        )
         return {r[0] for r in rows}
 
     # -- reads used by the sync -------------------------------------------------------------
@@ -268,11 +260,9 @@ class Warehouse:
         """row_key -> (bucket_start, is_provisional, *metrics) of a connection's rows in a
         window: what the sync compares fresh rows with."""
         cols = ", ".join(table.metrics)
-        mark = self.mark
         rows = self.read(
             f"SELECT row_key, bucket_start, is_provisional, {cols} FROM {DATASET}.{table.name} "
-            f"WHERE connection_label = {mark} AND bucket_start >= {mark} "
-            f"AND bucket_start < {mark}",
+            "WHERE connection_label = ? AND bucket_start >= ? AND bucket_start < ?",
             connection,
             start,
             end,
@@ -280,10 +270,9 @@ class Warehouse:
         return {r[0]: tuple(r[1:]) for r in rows}
 
     def window_keys(self, table: str, connection: str, start: datetime, end: datetime) -> list[str]:
-        mark = self.mark
         rows = self.read(
-            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark} "
-            f"AND bucket_start >= {mark} AND bucket_start < {mark}",
+            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = ? "
+            "AND bucket_start >= ? AND bucket_start < ?",
             connection,
             start,
             end,
@@ -291,18 +280,16 @@ class Warehouse:
         return [r[0] for r in rows]
 
     def connection_keys(self, table: str, connection: str) -> list[str]:
-        mark = self.mark
         rows = self.read(
-            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = {mark}", connection
+            f"SELECT row_key FROM {DATASET}.{table} WHERE connection_label = ?", connection
         )
         return [r[0] for r in rows]
 
     def sync_state(self, connection: str) -> dict[str, dict[str, Any]]:
-        mark = self.mark
-        rows = self.execute(
+        rows = self.read(
             f"SELECT feed, source, covered_from, complete_through, loaded_through, "
             f"data_refreshed_at, updated_at FROM {DATASET}.{SYNC_STATE.name} "
-            f"WHERE connection_label = {mark}",
+            "WHERE connection_label = ?",
             connection,
         )
         return {
@@ -318,59 +305,115 @@ class Warehouse:
         }
 
     def delete_connection_rows(self, connection: str, tables: Iterable[str] | None = None) -> int:
-        """Remove a connection's rows (for `connections delete --purge`, or a source switch)."""
-        names = list(tables) if tables is not None else list(ALL_TABLES)
+        """Remove a connection's rows (for `connections delete --purge`, or a source switch).
+
+        One transaction deletes them from every table, recomputes the double-booking table and
+        rebuilds the marts; a checkpoint follows. If any step fails, nothing of the delete is
+        visible. Returns the number of rows deleted."""
+        from .marts import rebuild_marts_in
+        from .views import refresh_overlaps_in
+
         existing = self.existing_tables()
-        mark = self.mark
-        removed = 0
-        for name in names:
-            if name not in existing:
-                continue
-            n = self.execute(
-                f"SELECT count(*) FROM {DATASET}.{name} WHERE connection_label = {mark}", connection
-            )[0][0]
-            if n:
-                self.execute(
-                    f"DELETE FROM {DATASET}.{name} WHERE connection_label = {mark}", connection
-                )
-                removed += int(n)
+        names = [n for n in (list(tables) if tables is not None else ALL_TABLES) if n in existing]
+        with self.transaction() as cur:
+            removed = writer.delete_connection(cur, names, connection)
+            refresh_overlaps_in(cur)
+            rebuild_marts_in(cur, self.existing_tables(), self.settings.overlap_precedence)
+        self.checkpoint()
         return removed
 
-    # -- direct DuckDB reads (reports, dashboard) -------------------------------------------
+    # -- the connection -----------------------------------------------------------------------
     def duckdb(self) -> Any:
-        """A DuckDB connection to the warehouse file (DuckDB destination only)."""
-        if not self.is_duckdb:
-            raise RuntimeError("direct queries need the DuckDB warehouse")
+        """The DuckDB connection to the warehouse file. Opening it recovers from a log that
+        cannot be replayed, and creates (or migrates) the tables: a warehouse that opens is
+        complete."""
         if self._duck is None:
-            import duckdb
-
             self.settings.ensure_home()
+            con = self._open()
             try:
-                self._duck = duckdb.connect(
-                    str(self.path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}
-                )
-            except duckdb.IOException as exc:
-                raise _locked_error(exc) from None
+                cur = con.cursor()
+                try:
+                    writer.create_tables(cur, ALL_TABLES.values())
+                    self._record_recovery(cur)
+                finally:
+                    cur.close()
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    con.close()
+                err = self._error(exc)
+                if err is exc:
+                    raise
+                raise err from exc
+            self._duck = con
         return self._duck
 
+    def _open(self) -> Any:
+        import duckdb
+
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": DUCKDB_MEMORY_LIMIT,
+            "checkpoint_threshold": f"{writer.WAL_CHECKPOINT_BYTES // 2**20}MB",
+            "temp_directory": str(self.path) + ".tmp",
+            "max_temp_directory_size": MAX_TEMP_DIRECTORY_SIZE,
+        }
+        try:
+            return duckdb.connect(str(self.path), config=config)
+        except duckdb.Error as exc:
+            if not _is_wal_failure(exc) or not self.wal_path.exists():
+                raise self._open_error(exc) from None
+            reason = _first_line(exc)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = self.wal_path.with_name(f"{self.wal_path.name}.unreplayable-{stamp}")
+        self.wal_path.rename(kept)
+        log.warning(
+            "warning: the warehouse's write-ahead log could not be replayed (%s); it was moved "
+            "to %s and the warehouse opened at its last checkpoint: the next sync fetches "
+            "again what was lost.",
+            reason,
+            kept,
+        )
+        self._recovered.append((kept, reason))
+        try:
+            return duckdb.connect(str(self.path), config=config)
+        except duckdb.Error as exc:
+            raise self._open_error(exc) from None
+
+    def _open_error(self, exc: Exception) -> Exception:
+        if _is_disk_full(exc):
+            return self.disk_full_error()
+        return _locked_error(exc)
+
     def close(self) -> None:
-        if self._duck is not None:
-            self._duck.close()
-            self._duck = None
+        with self._duck_lock:
+            if self._duck is not None:
+                with contextlib.suppress(Exception):
+                    self._duck.close()
+                self._duck = None
 
 
-# -- helpers to build Arrow tables ------------------------------------------------------------
+# -- errors -------------------------------------------------------------------------------------
 
 
-def _release_memory() -> None:
-    """Hand freed heap pages back to the system after a load (glibc keeps them otherwise)."""
-    import ctypes
-    import ctypes.util
+def _mb(n: int) -> str:
+    return f"{max(1, round(n / 2**20)):,} MB"
 
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(exc)
+
+
+def _is_wal_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return "replaying WAL" in text or ("WAL" in text and "replay" in text.lower())
 
 
 def _locked_error(exc: Exception) -> Exception:
@@ -395,37 +438,14 @@ def _warehouse_error(exc: Exception) -> Exception:
 
     if isinstance(exc, SpendscopeError):
         return exc
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return WarehouseError(
-        f"Could not write to the warehouse: {text[:300]}",
+        f"Could not write to the warehouse: {_first_line(exc)}",
         "Check free disk space and that no other process holds the warehouse file; the rows "
         "already loaded are consistent and the next sync resumes where this one stopped.",
     )
 
 
-def _coalesce(
-    batch: list[tuple[dict[str, pa.Table], Mapping[str, Sequence[str]]]],
-) -> tuple[dict[str, pa.Table], dict[str, list[str]]]:
-    """Merge queued loads: tables concatenated (keeping the last row of a row_key, as loading
-    them one after the other would), deletions united."""
-    parts: dict[str, list[pa.Table]] = {}
-    deletions: dict[str, list[str]] = {}
-    for tables, dels in batch:
-        for name, t in tables.items():
-            parts.setdefault(name, []).append(t)
-        for name, keys in dels.items():
-            deletions.setdefault(name, []).extend(keys)
-    merged: dict[str, pa.Table] = {}
-    for name, ts in parts.items():
-        t = ts[0] if len(ts) == 1 else pa.concat_tables(ts)
-        spec = ALL_TABLES.get(name)
-        if spec is not None and spec.kind != "log" and t.num_rows > 1:
-            keys = t.column("row_key").to_pylist()
-            if len(set(keys)) < len(keys):
-                last = {k: i for i, k in enumerate(keys)}
-                t = t.take(sorted(last.values()))
-        merged[name] = t
-    return merged, deletions
+# -- helpers to build Arrow tables ------------------------------------------------------------
 
 
 def to_arrow(table: Table, rows: list[dict[str, Any]]) -> pa.Table:

@@ -304,7 +304,13 @@ CLAUDE_CODE = Table(
         _i("output_tokens"),
         _i("cache_read_tokens"),
         _i("cache_creation_tokens"),
-        Column("estimated_cost_cents", MONEY, True, "Sum of model_breakdown estimated costs."),
+        Column(
+            "estimated_cost_cents",
+            MONEY,
+            True,
+            "Sum of the model_breakdown estimated costs, each rounded as in "
+            "claude_code_model_usage.",
+        ),
         *FACT_TAIL,
     ),
     key=("bucket_start", "actor_type", "actor_email", "api_key_name"),
@@ -330,7 +336,13 @@ CLAUDE_CODE_MODELS = Table(
         _i("output_tokens"),
         _i("cache_read_tokens"),
         _i("cache_creation_tokens"),
-        Column("estimated_cost_cents", MONEY, True, "Estimated cost in US cents."),
+        Column(
+            "estimated_cost_cents",
+            MONEY,
+            True,
+            "Estimated cost in US cents: the API's JSON number read through its shortest text "
+            "form, rounded once to 9 decimals (ROUND_HALF_EVEN).",
+        ),
         *FACT_TAIL,
     ),
     key=("bucket_start", "actor_type", "actor_email", "api_key_name", "model"),
@@ -433,6 +445,34 @@ OVERLAPS = Table(
     key=("console_label", "organization_id", "day"),
 )
 
+REJECTED_ROWS = Table(
+    name="rejected_rows",
+    doc="Rows the API sent that no table can hold (a required field missing, a value of the "
+    "wrong type or out of range, an unknown actor type), kept as sent instead of failing the "
+    "sync. Re-fetching the window replaces them; a clean re-fetch clears them.",
+    kind="state",
+    columns=(
+        ROW_KEY,
+        CONNECTION,
+        _s("feed", "The feed that fetched it."),
+        _s("table_name", "The table the row was meant for."),
+        _s("endpoint", "The API path that sent it."),
+        Column(
+            "bucket_start",
+            TS,
+            True,
+            "The row's day or bucket (the window's start when it cannot be read; null for "
+            "organization lists).",
+        ),
+        Column("window_start", pa.date32(), True, "First day of the window fetched."),
+        Column("window_end", pa.date32(), True, "Day after the window fetched."),
+        _s("reason", "Why it cannot be loaded: the field, its value and the rule it breaks."),
+        _s("raw_json", "The row as the API sent it (JSON)."),
+        Column("rejected_at", TS, False, "When it was set aside (last time seen)."),
+    ),
+    key=("feed", "table_name", "endpoint", "bucket_start", "raw_json"),
+)
+
 FACT_TABLES: tuple[Table, ...] = (
     *ANALYTICS_TABLES.values(),
     CONSOLE_USAGE,
@@ -444,4 +484,4 @@ FACT_TABLES: tuple[Table, ...] = (
     CLAUDE_CODE,
     CLAUDE_CODE_MODELS,
 )
-BOOKKEEPING_TABLES = (SYNC_STATE, CORRECTIONS, EVENTS, CONNECTIONS, OVERLAPS)
+BOOKKEEPING_TABLES = (SYNC_STATE, CORRECTIONS, EVENTS, CONNECTIONS, OVERLAPS, REJECTED_ROWS)

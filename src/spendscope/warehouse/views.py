@@ -21,8 +21,9 @@ Enterprise connection's label in `overlaps_connection`; precedence `enterprise` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .. import faults
 from .store import DATASET
 
 if TYPE_CHECKING:
@@ -347,6 +348,7 @@ JOIN (
 
 
 def create_views(warehouse: Warehouse) -> None:
+    """(Re)create the views, then checkpoint: view DDL never waits in the write-ahead log."""
     existing = warehouse.existing_tables()
     precedence = warehouse.settings.overlap_precedence
     statements = [
@@ -357,12 +359,23 @@ def create_views(warehouse: Warehouse) -> None:
         f"CREATE OR REPLACE VIEW {S}.usage_overlaps AS "
         f"{usage_sql(existing, precedence, keep=False)}",
     ]
-    for sql in statements:
-        warehouse.execute(sql)
+    with warehouse.transaction() as cur:
+        for sql in statements:
+            cur.execute(sql)
+            faults.step("view")
+    warehouse.checkpoint()
+
+
+def refresh_overlaps_in(cur: Any) -> int:
+    """Recompute the `overlaps` table with `cur` (inside the caller's transaction)."""
+    for statement in OVERLAPS_REFRESH.strip().split(";\n"):
+        if statement.strip():
+            cur.execute(statement)
+    faults.step("overlaps")
+    return int(cur.execute(f"SELECT count(*) FROM {S}.overlaps").fetchone()[0])
 
 
 def refresh_overlaps(warehouse: Warehouse) -> int:
-    for statement in OVERLAPS_REFRESH.strip().split(";\n"):
-        if statement.strip():
-            warehouse.execute(statement)
-    return int(warehouse.execute(f"SELECT count(*) FROM {S}.overlaps")[0][0])
+    """Recompute the `overlaps` table in one transaction; returns its row count."""
+    with warehouse.transaction() as cur:
+        return refresh_overlaps_in(cur)

@@ -2,39 +2,38 @@
 
 Each endpoint parses its parameters, calls one named query (`analytics.queries`,
 `analytics.activity`) or operation (`operations`), and returns JSON. Filters are parameters,
-never SQL; no response carries a key or any other secret.
+never SQL; no response carries a key or any other secret. Every error answer is the one
+envelope of errors.py, with a status chosen by the exception's class.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..analytics import activity, queries
 from ..errors import ConfigError
+from ..validation import parse_date
+from .errors import CONFLICT, ERROR_RESPONSES, UPSTREAM, Conflict, error_body
 
 if TYPE_CHECKING:
     from .app import AppState
 
 
-class JSON(Response):
+class JSON(JSONResponse):
     """JSON through orjson (dates, decimals as text): fast on large payloads."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, default=str)
 
 
-router = APIRouter(prefix="/api/v1", default_response_class=JSON)
+router = APIRouter(prefix="/api/v1", default_response_class=JSON, responses=ERROR_RESPONSES)
 
 
 def _state(request: Request) -> AppState:
@@ -42,12 +41,10 @@ def _state(request: Request) -> AppState:
 
 
 def _day(value: str | None, name: str) -> date | None:
-    if value in (None, ""):
+    """A YYYY-MM-DD parameter inside the accepted range (validation.parse_date), or None."""
+    if value is None or not value.strip():
         return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"'{value}' is not a date for {name}.", "Use YYYY-MM-DD.") from None
+    return parse_date(value, name)
 
 
 def _scope(
@@ -65,8 +62,25 @@ def _scope(
     return queries.Scope(start, end, queries.parse_filters(filters or []))
 
 
-Since = Annotated[str | None, Query(description="First day (YYYY-MM-DD, UTC).")]
-Until = Annotated[str | None, Query(description="Day to stop before (YYYY-MM-DD, exclusive).")]
+def _date_format(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string":
+            option["format"] = "date"
+
+
+# Days are text parsed by validation.parse_date (a malformed or out-of-range day is a 400 naming
+# the accepted range); the OpenAPI schema documents them as `format: date` strings.
+DAY = _date_format
+Since = Annotated[
+    str | None,
+    Query(
+        description="First day (YYYY-MM-DD, UTC; 2000-01-01 to 2100-01-01).", json_schema_extra=DAY
+    ),
+]
+Until = Annotated[
+    str | None,
+    Query(description="Day to stop before (YYYY-MM-DD, exclusive).", json_schema_extra=DAY),
+]
 Filters = Annotated[
     list[str] | None,
     Query(
@@ -111,9 +125,10 @@ def freshness(request: Request) -> Any:
 @router.get("/overview", summary="Month to date, trend, top spenders, movers, freshness")
 def overview(
     request: Request,
-    as_of: Annotated[str | None, Query(description="The day to report as of (default today).")] = (
-        None
-    ),
+    as_of: Annotated[
+        str | None,
+        Query(description="The day to report as of (default today).", json_schema_extra=DAY),
+    ] = None,
 ) -> Any:
     st = _state(request)
     return queries.overview(st.warehouse, _day(as_of, "as_of") or st.today())
@@ -154,19 +169,45 @@ def explore(result: Explored) -> Any:
     "/explore.csv",
     summary="The explorer's result as CSV (period, key, label, value)",
     response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def explore_csv(result: Explored) -> Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["period", "key", "label", result["metric"]])
-    for row in queries.explore_rows(result):
-        writer.writerow([row["period"], row["key"], row["label"], row[result["metric"]]])
+    from ..output import csv_text  # every cell neutralised (no spreadsheet formulas)
+
+    columns = ["period", "key", "label", result["metric"]]
+    rows = queries.explore_rows(result)
+    body = csv_text(columns, ([row[c] for c in columns] for row in rows))
     name = f"spendscope-{result['metric']}-by-{result['group_by'] or 'total'}.csv"
     return Response(
-        buf.getvalue(),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.get("/report", summary="Totals of a metric grouped by any dimensions (`spendscope report`)")
+def report(
+    request: Request,
+    metric: Metric = "cost",
+    by: Annotated[str, Query(description="Dimensions (or day, week, month), comma-separated.")] = (
+        ""
+    ),
+    since: Since = None,
+    until: Until = None,
+    filter: Filters = None,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="At most this many rows.")] = (
+        None
+    ),
+) -> Any:
+    st = _state(request)
+    scope = queries.Scope(
+        _day(since, "since") or date(2000, 1, 1),
+        _day(until, "until") or date(2100, 1, 1),
+        queries.parse_filters(filter or []),
+    )
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    columns, rows = queries.totals(st.warehouse, metric, scope, dims, limit)
+    return {"columns": columns, "rows": rows}
 
 
 @router.get("/dimensions/{name}/values", summary="The values a dimension takes (filter pickers)")
@@ -230,6 +271,7 @@ def _connection_out(c: Any, h: dict[str, Any]) -> dict[str, Any]:
         "last_error_at": h.get("last_error_at"),
         "complete_through": h.get("complete_through"),
         "rows": h.get("rows", 0),
+        "rejected": h.get("rejected", 0),
     }
 
 
@@ -240,6 +282,13 @@ def list_connections(request: Request) -> Any:
     st = _state(request)
     health = connection_health(st.warehouse)
     return {"connections": [_connection_out(c, health.get(c.label, {})) for c in st.store().list()]}
+
+
+@router.get("/health", summary="Each connection's sync health, deleted connections included")
+def health(request: Request) -> Any:
+    from ..analytics.health import connection_health
+
+    return {"connections": connection_health(_state(request).warehouse)}
 
 
 class ConnectIn(BaseModel):
@@ -261,16 +310,26 @@ class ConnectIn(BaseModel):
     "/connections",
     status_code=201,
     summary="Connect an organization (the key is tested first; nothing is saved if it fails)",
+    responses={**CONFLICT, **UPSTREAM},
 )
 def create_connection(request: Request, body: ConnectIn) -> Any:
     from ..operations import connect
 
     st = _state(request)
+    label = body.label.strip()
+    taken = {c.label: c.is_active for c in st.store().list(include_deleted=True)}
+    if label in taken:
+        raise Conflict(
+            f"A connection labelled '{label}' already exists"
+            + ("." if taken[label] else " (deleted, its history kept)."),
+            "Choose another label"
+            + ("." if taken[label] else ", or purge the old connection first."),
+        )
     done = connect(
         st.settings,
         st.store(),
         body.kind,
-        body.label.strip(),
+        label,
         body.key,
         base_url=(body.base_url or "").strip() or None,
         api=body.api,
@@ -286,38 +345,52 @@ def create_connection(request: Request, body: ConnectIn) -> Any:
     )
 
 
-@router.post("/connections/{label}/test", summary="Test a connection's key against the API")
+def _known(st: AppState, label: str) -> None:
+    """Raise NotFoundLocally (404, the CLI's own wording) unless a connection, active or
+    deleted, is labelled `label`."""
+    st.store().get(label)
+
+
+@router.post(
+    "/connections/{label}/test",
+    summary="Test a connection's key against the API",
+    description="`ok` says whether the key works; when it does not, `error` is the usual error "
+    "object (`code`, `message`, `hint`) and the status is still 200.",
+)
 def test_connection(request: Request, label: str) -> Any:
     from ..errors import SpendscopeError
     from ..operations import check_connection
 
     st = _state(request)
-    st.store().get(label)
+    _known(st, label)
     try:
         done = check_connection(st.settings, st.store(), label, now=st.now())
     except SpendscopeError as exc:
-        return {"ok": False, "error": error_body(exc)}
+        return {"ok": False, "error": error_body(exc)["error"]}
     org = done.organization
     return {"ok": True, "message": f"{label} reaches {org.name or org.id} ({org.id})."}
 
 
-@router.delete("/connections/{label}", summary="Delete a connection (history kept unless purge)")
+@router.delete(
+    "/connections/{label}",
+    summary="Delete a connection (history kept unless purge)",
+    responses=CONFLICT,
+)
 def delete_connection(
     request: Request,
     label: str,
     purge: Annotated[bool, Query(description="Also delete its data.")] = False,
 ) -> Any:
     from ..operations import delete_connection as do_delete
+    from .sync_service import SyncBusy
 
     st = _state(request)
-    if st.sync.running:
-        return JSON(
-            error_body(
-                ConfigError("A sync is running.", "Try again when it has finished."), "busy"
-            ),
-            status_code=409,
-        )
-    removed = do_delete(st.settings, st.store(), label, purge=purge, warehouse=st.warehouse)
+    _known(st, label)
+    try:
+        with st.sync.exclusive():  # no sync starts while the connection is being deleted
+            removed = do_delete(st.settings, st.store(), label, purge=purge, warehouse=st.warehouse)
+    except SyncBusy:
+        raise Conflict("A sync is running.", "Try again when it has finished.") from None
     return {"deleted": label, "purged": purge, "rows_removed": removed}
 
 
@@ -330,9 +403,7 @@ def connection_events(
     from ..analytics.health import recent_events
 
     st = _state(request)
-    known = {c.label for c in st.store().list(include_deleted=True)}
-    if label not in known:
-        raise ConfigError(f"No connection named '{label}'.", "See GET /api/v1/connections.")
+    _known(st, label)
     events = recent_events(st.warehouse, label, limit)
     for e in events:
         if isinstance(e.get("detail"), str):
@@ -345,36 +416,23 @@ class SyncIn(BaseModel):
     connection: str | None = Field(default=None, description="Only this connection.")
 
 
-@router.post("/sync", status_code=202, summary="Sync now (every connection, or one)")
+@router.post(
+    "/sync", status_code=202, summary="Sync now (every connection, or one)", responses=CONFLICT
+)
 def start_sync(request: Request, body: Annotated[SyncIn | None, Body()] = None) -> Any:
     from .sync_service import SyncBusy
 
     st = _state(request)
     label = body.connection if body else None
     if label:
-        st.store().get(label)
+        _known(st, label)
     try:
         status = st.sync.start([label] if label else None)
     except SyncBusy:
-        return JSON(
-            error_body(ConfigError("A sync is already running.", "Wait for it to finish."), "busy"),
-            status_code=409,
-        )
+        raise Conflict("A sync is already running.", "Wait for it to finish.") from None
     return JSON({"sync": status}, status_code=202)
 
 
 @router.get("/sync", summary="The state of the current or last sync, and the schedule")
 def sync_status(request: Request) -> Any:
     return _state(request).sync.status()
-
-
-def error_body(exc: Exception, code: str | None = None) -> dict[str, Any]:
-    from ..errors import SpendscopeError, redact
-
-    if isinstance(exc, SpendscopeError):
-        message, hint = exc.message, exc.hint
-        code = code or getattr(exc, "reason", None) or type(exc).__name__
-    else:
-        message, hint = redact(str(exc)), None
-        code = code or "error"
-    return {"error": {"code": str(code), "message": message, "hint": hint}}

@@ -6,7 +6,9 @@ belong to the app built by the factory (one per `spendscope serve`, one per test
 Access: bound to loopback, the dashboard is open to the local user. Bound anywhere else it needs
 a token (`SPENDSCOPE_SERVE_TOKEN`): API clients send `Authorization: Bearer <token>`, browsers
 sign in once at /login and get an HttpOnly session cookie (an HMAC of the token, never the token
-itself). Requests that change something must come from the dashboard's own origin.
+itself); POST /logout signs out. Requests that change something must come from the dashboard's
+own origin. Every request first passes the Host allowlist, and every response carries the
+security headers (see security.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from .sync_service import SyncService
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 # route -> (page name: its file in pages/ and its nav entry, title)
 PAGES = {
     "/": ("overview", "Overview"),
@@ -49,8 +54,15 @@ PAGES = {
 }
 
 
-def render_page(name: str, title: str) -> str:
-    """A page: the shared layout (head, navigation) around the page's own `<main>`."""
+SIGN_OUT = (
+    '<form class="sign-out" method="post" action="/logout">'
+    '<button type="submit" class="btn btn-small" id="sign-out">Sign out</button></form>'
+)
+
+
+def render_page(name: str, title: str, *, sign_out: bool = False) -> str:
+    """A page: the shared layout (head, navigation, the sign-out control when a token is in
+    use) around the page's own `<main>`."""
     pages = HERE / "pages"
     layout = (pages / "layout.html").read_text(encoding="utf-8")
     main = (pages / f"{name}.html").read_text(encoding="utf-8").rstrip("\n")
@@ -59,6 +71,7 @@ def render_page(name: str, title: str) -> str:
         layout.replace("{title}", title)
         .replace("{page}", name)
         .replace(current, f'{current} aria-current="page"')
+        .replace("{sign_out}", SIGN_OUT if sign_out else "")
         .replace("{main}", main)
     )
 
@@ -88,6 +101,7 @@ class AppState:
     sync: SyncService
     token: str | None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    local_token: str | None = None
 
     def today(self) -> date:
         return self.now().astimezone(UTC).date()
@@ -101,16 +115,27 @@ class AppState:
         assert self.token
         return hmac.new(self.token.encode(), b"spendscope-session", hashlib.sha256).hexdigest()
 
-    def authorized(self, headers: dict[str, str], cookies: dict[str, str]) -> bool:
+    def authorized(
+        self, headers: dict[str, str], cookies: dict[str, str], peer: str | None = None
+    ) -> bool:
+        auth = headers.get("authorization", "")
+        if (
+            self.local_token  # serve.json's token: CLI commands on this machine (loopback only)
+            and peer is not None
+            and is_loopback(peer)
+            and auth.lower().startswith("bearer ")
+            and hmac.compare_digest(auth[7:].strip().encode(), self.local_token.encode())
+        ):
+            return True
         if not self.token:
             return True
-        auth = headers.get("authorization", "")
         if auth.lower().startswith("bearer ") and hmac.compare_digest(
             auth[7:].strip().encode(), self.token.encode()
         ):
             return True
         cookie = cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie, self.session_value())
+        # as bytes: compare_digest refuses str with non-ASCII characters
+        return bool(cookie) and hmac.compare_digest(cookie.encode(), self.session_value().encode())
 
 
 class ServerTiming:
@@ -136,23 +161,6 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
-def _status_for(exc: SpendscopeError) -> int:
-    from ..connections import ConnectionStoreError
-    from ..errors import ConfigError, KeyCheckFailed, UpstreamError, WarehouseError
-
-    if isinstance(exc, ConnectionStoreError) and "unknown connection" in exc.message:
-        return 404
-    if isinstance(exc, ConnectionStoreError) and "already exists" in exc.message:
-        return 409
-    if isinstance(exc, ConfigError | KeyCheckFailed | ConnectionStoreError):
-        return 400
-    if isinstance(exc, UpstreamError):
-        return 502
-    if isinstance(exc, WarehouseError):
-        return 503
-    return 400
-
-
 def create_app(
     settings: Settings,
     *,
@@ -161,13 +169,19 @@ def create_app(
     token: str | None = None,
     now: Callable[[], datetime] | None = None,
     client_options: dict[str, Any] | None = None,
+    host: str | None = None,
 ) -> FastAPI:
     """The dashboard and its REST API over the warehouse of `settings`.
 
     `scheduled_sync` turns on the refresh every `settings.refresh_hours` (what `serve` does
-    unless --no-sync); `token` is required from every client when given."""
+    unless --no-sync); `token` is required from every client when given; `host` is the address
+    the server is bound to (default `settings.serve_host`), which decides the host names the
+    dashboard answers to, with `settings.allowed_hosts`."""
     from ..warehouse.store import Warehouse
-    from .api import JSON, error_body, router
+    from .api import JSON, router
+    from .docs import add_docs_routes
+    from .errors import envelope, error_body, status_for
+    from .security import HostGuard, SecurityHeaders, add_security_headers, allowed_host_names
     from .sync_service import SyncService
 
     wh = warehouse or Warehouse(settings)
@@ -176,6 +190,7 @@ def create_app(
         settings, wh, scheduled=scheduled_sync, now=clock, client_options=client_options
     )
     state = AppState(settings, wh, sync, token or None, clock)
+    bind = settings.serve_host if host is None else host
 
     from contextlib import asynccontextmanager
 
@@ -201,7 +216,7 @@ def create_app(
         "from your own warehouse. Money is exact decimal text in US dollars; days are UTC; "
         "`until` is exclusive.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -209,24 +224,41 @@ def create_app(
 
     @app.exception_handler(SpendscopeError)
     async def spendscope_error(request: Request, exc: SpendscopeError) -> Response:
-        return JSON(error_body(exc), status_code=_status_for(exc))
+        return JSON(error_body(exc), status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body"))
-        message = f"Invalid {where or 'request'}: {first.get('msg', 'bad value')}."
-        return JSON(
-            {"error": {"code": "invalid", "message": message, "hint": "See /api/docs."}},
-            status_code=422,
+        return validation_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {404: "No such page or API path.", 405: "Method not allowed here."}.get(
+            exc.status_code, str(exc.detail)
         )
+        return JSON(
+            envelope(codes.get(exc.status_code, "error"), message, "See /api/docs."),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Answered by Starlette's outermost layer, outside the middleware: add the headers here.
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        response = JSON(
+            envelope("internal", "Internal error; the details are in the server's log.", None),
+            status_code=500,
+        )
+        response.raw_headers[:] = add_security_headers(response.raw_headers)
+        return response
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
         path = request.url.path
-        open_path = path == "/login" or path.startswith("/static/")
-        if not open_path and not state.authorized(dict(request.headers), request.cookies):
-            if path.startswith("/api/"):
+        open_path = path in ("/login", "/logout") or path.startswith("/static/")
+        if not open_path and not signed_in(request):
+            if path.startswith("/api/v1/"):
                 return JSON(
                     {
                         "error": {
@@ -253,13 +285,17 @@ def create_app(
                     status_code=403,
                 )
         response: Response = await call_next(request)
-        if not path.startswith("/static/"):
-            response.headers.setdefault("cache-control", "no-store")
-        response.headers.setdefault("x-content-type-options", "nosniff")
-        response.headers.setdefault("referrer-policy", "same-origin")
         return response
 
+    def signed_in(request: Request) -> bool:
+        try:
+            peer = request.client.host if request.client else None
+            return state.authorized(dict(request.headers), request.cookies, peer)
+        except (TypeError, ValueError, UnicodeError):  # a malformed header is no credential
+            return False
+
     app.include_router(router)
+    add_docs_routes(app, not_found)
 
     def page(html: str) -> Callable[[], Response]:
         def serve_page() -> Response:
@@ -268,9 +304,8 @@ def create_app(
         return serve_page
 
     for route, (name, title) in PAGES.items():
-        app.add_api_route(
-            route, page(render_page(name, title)), methods=["GET"], include_in_schema=False
-        )
+        html = render_page(name, title, sign_out=bool(state.token))
+        app.add_api_route(route, page(html), methods=["GET"], include_in_schema=False)
 
     @app.get("/login", include_in_schema=False)
     def login_page() -> Response:
@@ -299,6 +334,12 @@ def create_app(
         )
         return response
 
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login" if state.token else "/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+        return response
+
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     def plotly() -> Response:
         return FileResponse(
@@ -312,14 +353,43 @@ def create_app(
         base = (HERE / "static").resolve()
         target = (base / name).resolve()
         if base not in target.parents or not target.is_file():
-            return JSON(
-                {"error": {"code": "not_found", "message": "No such file.", "hint": None}},
-                status_code=404,
-            )
+            return not_found()
         return FileResponse(target, headers={"cache-control": "no-cache"})
 
+    app.add_middleware(HostGuard, allowed=allowed_host_names(bind, settings.allowed_hosts))
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ServerTiming)
     return app
+
+
+def not_found() -> Response:
+    from .api import JSON
+    from .errors import envelope
+
+    return JSON(envelope("not_found", "No such file."), status_code=404)
+
+
+def validation_error(exc: RequestValidationError) -> Response:
+    """422 (or 400 for a body that is not JSON) with the envelope and a readable message."""
+    from .api import JSON
+    from .errors import envelope
+
+    first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        error = first.get("ctx", {}).get("error", "")
+        detail = f" ({error})" if error else ""
+        return JSON(
+            envelope(
+                "invalid_json",
+                f"The request body is not valid JSON{detail}.",
+                "Send a JSON object with Content-Type: application/json; see /api/docs.",
+            ),
+            status_code=400,
+        )
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path", "header")]
+    where = ".".join(loc)
+    message = f"Invalid {where or 'request'}: {first.get('msg', 'bad value')}."
+    return JSON(envelope("invalid", message, "See /api/docs."), status_code=422)
 
 
 def serve_token(host: str) -> str | None:

@@ -2,7 +2,8 @@
 
 DuckDB lets one process write a database file, so while the dashboard runs, its process is the
 one that syncs: a single background thread runs one sync at a time on the app's warehouse, and
-the API reports its state.
+the API reports its state. Operations that change the warehouse otherwise (deleting a
+connection) hold `exclusive()`: no sync runs while they do, and none starts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ class SyncService:
         self._thread: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None
         self.running = False
+        self._held = False  # an operation holds exclusive()
         self.started_at: datetime | None = None
         self.finished_at: datetime | None = None
         self.next_run_at: datetime | None = None
@@ -74,7 +76,7 @@ class SyncService:
     def start(self, labels: Sequence[str] | None = None) -> dict[str, Any]:
         """Start a sync in the background; `SyncBusy` if one is running."""
         with self._lock:
-            if self.running:
+            if self.running or self._held:
                 raise SyncBusy
             self.running = True
             self.labels = list(labels or [])
@@ -86,6 +88,20 @@ class SyncService:
             )
             self._thread.start()
         return self.status()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Run an operation on the warehouse with no sync running or starting meanwhile;
+        `SyncBusy` at once if a sync is running (or another operation holds it)."""
+        with self._lock:
+            if self.running or self._held:
+                raise SyncBusy
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held = False
 
     def wait(self, timeout: float | None = None) -> None:
         t = self._thread
@@ -146,7 +162,7 @@ class SyncService:
     def _loop(self) -> None:
         while not self._stop.is_set():
             due = self.next_run_at
-            if due is not None and self._now() >= due and not self.running:
+            if due is not None and self._now() >= due and not self.running and not self._held:
                 with contextlib.suppress(SyncBusy):
                     self.start()
                 self.wait()

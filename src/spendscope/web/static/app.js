@@ -459,12 +459,39 @@
     container.replaceChildren(el("div", { class: "chart-empty" }, text));
   }
 
+  /* Plotly reads a subset of HTML in every string it draws (legend entries, hover labels, tick
+   * labels, text on bars): `<a href>`, `<b>`, `<br>`, `<span style>`, … and entities. Names from
+   * upstream (workspaces, keys, users) must show as the text they are, so every string a trace
+   * carries is entity-escaped here, once, before Plotly sees it: `&` `<` `>` become `&amp;`
+   * `&lt;` `&gt;`, which Plotly turns back into those characters as plain text. Templates
+   * (`hovertemplate`, `texttemplate`) are ours and keep their markup. */
+  const PLOT_TEXT_KEYS = ["name", "text", "hovertext", "customdata", "x", "y", "labels", "ids", "legendgrouptitle"];
+
+  function plotText(value) {
+    if (typeof value === "string") return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    if (Array.isArray(value)) return value.map(plotText);
+    if (value && typeof value === "object" && !(value instanceof Date)) {
+      const out = {};
+      for (const [k, v] of Object.entries(value)) out[k] = plotText(v);
+      return out;
+    }
+    return value;
+  }
+
+  function safeTraces(traces) {
+    return traces.map((t) => {
+      const out = Object.assign({}, t);
+      for (const k of PLOT_TEXT_KEYS) if (k in out) out[k] = plotText(out[k]);
+      return out;
+    });
+  }
+
   async function drawChart(container, traces, layout) {
     if (!window.Plotly) throw new Error("the chart library (/static/vendor/plotly.min.js) did not load");
     const empty = container.querySelector(".chart-empty");
     if (empty) empty.remove();
     container.classList.remove("is-loading");
-    await Plotly.react(container, traces, layout, PLOT_CONFIG);
+    await Plotly.react(container, safeTraces(traces), layout, PLOT_CONFIG);
   }
 
   function chartLoading(container) {
@@ -610,13 +637,13 @@
   function renderFreshness(fr) {
     const banner = $("#freshness-banner");
     if (!fr || !banner) return;
-    const failing = (fr.connections || []).filter((c) => c.health === "failing");
+    const failing = (fr.connections || []).filter((c) => ["failing", "error", "interrupted"].includes(c.health));
     const never = (fr.connections || []).filter((c) => c.health === "never synced");
     banner.classList.toggle("provisional", !!fr.provisional_from);
     banner.classList.toggle("stale", failing.length > 0 || !fr.complete_through);
     banner.dataset.provisionalFrom = fr.provisional_from || "";
     const items = [];
-    for (const c of failing) items.push(el("li", {}, `${c.label}: last sync failed`, c.last_success ? ` (last success ${fmtDateTime(c.last_success)})` : "", " — ", el("a", { href: "/connections" }, "see Connections")));
+    for (const c of failing) items.push(el("li", {}, `${c.label}: ${c.health === "error" ? "its key cannot be read" : c.health === "interrupted" ? "last sync was interrupted" : "last sync failed"}`, c.last_success ? ` (last success ${fmtDateTime(c.last_success)})` : "", " — ", el("a", { href: "/connections" }, "see Connections")));
     for (const c of never) items.push(el("li", {}, `${c.label}: never synced yet`));
     if (!(fr.connections || []).length) items.push(el("li", {}, el("a", { href: "/connections" }, "Connect an organization")));
     banner.replaceChildren(
@@ -1287,7 +1314,7 @@
   }
 
   function healthBadge(health) {
-    const cls = health === "ok" ? "ok" : health === "failing" ? "failing" : "never";
+    const cls = health === "ok" ? "ok" : ["failing", "error", "interrupted"].includes(health) ? "failing" : "never";
     return el("span", { class: "badge " + cls }, health || "unknown");
   }
 
