@@ -217,3 +217,44 @@ def dashboard(synced: Settings, simulator: RunningSimulator, api: Api) -> Iterat
             yield board
         finally:
             board.http.close()
+
+
+# -- the browser ------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright driver for the whole session: its sync API cannot run twice at once, so
+    every browser test launches its Chromium from this one."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Chromium "
+            "(Debian/Ubuntu: `apt-get install chromium`; CI installs it)."
+        )
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    """Headless Chromium, shared by the browser tests."""
+    b = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    try:
+        yield b
+    finally:
+        b.close()

@@ -21,7 +21,7 @@ from conftest import NOW
 from hostile_world import HTML_IMG, HTML_LINK, hostile_simulator, synced_home
 from spendscope.privacy import PATTERN
 from spendscope.warehouse.store import Warehouse
-from test_web_browser import TIMEOUT_MS, Tab, browser  # noqa: F401 (the browser fixture)
+from test_web_browser import TIMEOUT_MS, Tab
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # a sync of its own (~10 s)
 
@@ -66,7 +66,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
 
 
 @pytest.fixture
-def tab(browser: Browser, board: Board) -> Iterator[Tab]:  # noqa: F811
+def tab(browser: Browser, board: Board) -> Iterator[Tab]:
     # The page's Content-Security-Policy would stop an injected `onerror` handler on its own;
     # it is bypassed here so that what is tested is the escaping itself (no element made).
     context = browser.new_context(viewport={"width": 1360, "height": 900}, bypass_csp=True)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import NOW, Api, connect, make_settings, sync
+from conftest import CHROMIUM, CHROMIUM_ARGS, NOW, Api, connect, make_settings, sync
 from spendscope.config import Settings
 from spendscope.simulator.server import RunningSimulator
 from spendscope.web.app import PAGES, create_app
@@ -328,21 +328,14 @@ def test_bad_json_and_connection_tests_use_the_envelope(home: Settings, api: Api
 
 
 @pytest.fixture(scope="module")
-def rebinding_browser() -> Iterator[Any]:
+def rebinding_browser(playwright_driver: Any) -> Iterator[Any]:
     """Chromium that resolves the attacker's name to 127.0.0.1, as DNS rebinding would."""
-    from playwright.sync_api import sync_playwright
-
-    from test_web_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Chromium.")
-    with sync_playwright() as p:
-        args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.mark.timeout(60)

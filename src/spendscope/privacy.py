@@ -13,7 +13,6 @@ in the warehouse.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
@@ -81,21 +80,9 @@ def secret_path(settings: Settings) -> Path:
 
 def _create(path: Path) -> None:
     """Write a new secret atomically: other processes see no file or a whole one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, os.urandom(32).hex().encode("ascii") + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        # link() fails if `path` exists: a concurrent creator wins and everyone uses its secret.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    from .secrets import create_secret_file
+
+    create_secret_file(path, os.urandom(32).hex().encode("ascii") + b"\n")
 
 
 def load_secret(settings: Settings) -> bytes:

@@ -81,17 +81,23 @@ def _check_private(path: Path) -> None:
 
 def _create_key_file(path: Path) -> None:
     """Create `path` holding a new key, atomically: other processes see no file or a whole one."""
+    create_secret_file(path, generate_master_key().encode("ascii") + b"\n")
+
+
+def create_secret_file(path: Path, content: bytes) -> None:
+    """Create `path` (mode 0600) holding `content`, atomically: other processes see no file or
+    a whole one. If `path` already exists it is kept: a concurrent creator wins and everyone
+    uses its content."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:
             os.fchmod(fd, 0o600)
-            os.write(fd, generate_master_key().encode("ascii") + b"\n")
+            os.write(fd, content)
             os.fsync(fd)
         finally:
             os.close(fd)
-        # link() fails if `path` exists: a concurrent creator wins and we use its key.
-        with contextlib.suppress(FileExistsError):
+        with contextlib.suppress(FileExistsError):  # link() never replaces `path`
             os.link(tmp, path)
     finally:
         with contextlib.suppress(OSError):

@@ -37,7 +37,7 @@ from ..warehouse.admin_tables import (
 from ..warehouse.store import row_key
 from ..warehouse.tables import Table
 from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window
-from .values import Unrepresentable, raw_json, timestamp
+from .values import Unrepresentable, raw_json, text, timestamp
 
 __all__ = ["ORG", "SnapshotFeed", "admin_feeds"]
 
@@ -218,6 +218,8 @@ def _built(
             missing = [c for c in table.key if row.get(c) is None]
             if missing:
                 raise Unrepresentable(f"{', '.join(missing)} is missing")
+            for c in table.key:
+                text(row[c], c)  # a key that is not text, or not valid Unicode
         except Unrepresentable as exc:
             result.reject(table.name, path, item, exc.reason)
             continue

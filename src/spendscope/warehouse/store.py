@@ -49,9 +49,11 @@ ALL_TABLES: dict[str, Table] = {
 
 
 def row_key(*parts: object) -> str:
-    """A stable digest of a natural key (None and '' are distinct)."""
+    """A stable digest of a natural key (None and '' are distinct). Never fails: text that is
+    not valid Unicode (a lone surrogate) is digested as is; the row is refused later, when it
+    is converted for the warehouse."""
     text = "\x1f".join("\x00" if p is None else str(p) for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Warehouse:
