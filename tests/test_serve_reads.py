@@ -10,7 +10,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from conftest import NOW, Api, connect, free_port, make_settings, sync
 from spendscope.cli import main
+from spendscope.cli_serve import READY_LINE
 from spendscope.config import Settings
 from spendscope.errors import WarehouseError
 from spendscope.operations import delete_connection
@@ -49,8 +49,8 @@ def cli_env(home: Path) -> dict[str, str]:
 
 
 class Serve:
-    """`python -m spendscope serve --no-sync` on a free port, ready once `serve.json` exists and
-    the API answers (a bounded poll, no fixed sleep)."""
+    """`python -m spendscope serve --no-sync` on a free port, ready once it prints its ready
+    line (after it listens and has written `serve.json`)."""
 
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
@@ -67,21 +67,22 @@ class Serve:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            info = self.discovery()
-            if info is not None:
-                r = httpx.get(
-                    f"{info['url']}/api/v1/sync",
-                    headers={"authorization": f"Bearer {info['token']}"},
-                    timeout=5,
-                )
-                if r.status_code == 200:
-                    break
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.05)  # between polls only; readiness is what ends the loop
+        assert self.proc.stderr is not None
+        said = []
+        for line in self.proc.stderr:  # blocks until serve prints; the test's timeout bounds it
+            said.append(line)
+            if line.rstrip("\n") == READY_LINE:
+                break
+        else:
+            raise AssertionError(f"serve exited before it was ready: {''.join(said)}")
+        info = self.discovery()
+        assert info is not None, "serve said it was ready without serve.json"
+        r = httpx.get(
+            f"{info['url']}/api/v1/sync",
+            headers={"authorization": f"Bearer {info['token']}"},
+            timeout=5,
+        )
+        assert r.status_code == 200
         return self
 
     def discovery(self) -> dict[str, Any] | None:

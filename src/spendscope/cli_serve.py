@@ -65,6 +65,8 @@ def run_dashboard(
                 "other spendscope commands cannot read the warehouse while this runs",
                 err=True,
             )
+            return
+        click.echo(READY_LINE, err=True)
 
     server = _server(
         config, on_ready=ready, on_stop=lambda: remove_discovery(settings, local.token)
@@ -73,6 +75,11 @@ def run_dashboard(
         server.run()
     finally:
         remove_discovery(settings, local.token)
+
+
+# Printed once the server listens and `serve.json` is written: from then on, other commands
+# reach the warehouse through this server.
+READY_LINE = "  ready: status, report and connections list now go through this server"
 
 
 def _server(config: Any, on_ready: Callable[[], None], on_stop: Callable[[], None]) -> Any:
