@@ -1,19 +1,8 @@
-"""Reference docs generated from the code, so they cannot drift: `docs/schema.md` from the table
-declarations and the views, `docs/cli.md` from the commands' help.
-
-`python -m spendscope.docgen` rewrites both; a test fails when a committed copy is stale.
-"""
+"""`docs/schema.md`, generated from the table declarations and the views' column docs."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import click
-
-from .warehouse.store import ALL_TABLES
-
-ROOT = Path(__file__).resolve().parents[2]
+from ..warehouse.store import ALL_TABLES
 
 VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
     "spend": [
@@ -189,48 +178,3 @@ def schema_markdown() -> str:
             ]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def cli_markdown() -> str:
-    from .cli import main
-
-    out = [
-        "# Command-line reference",
-        "",
-        "Generated from the commands' help (`python -m spendscope.docgen`); do not edit by "
-        "hand. Data goes to stdout, progress and logs to stderr; errors are one line on "
-        "stderr and a non-zero exit.",
-        "",
-    ]
-
-    def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
-        # The command's own context settings (e.g. `-h` as well as `--help`), as when it runs.
-        settings = {"terminal_width": 100, "max_content_width": 100, **cmd.context_settings}
-        ctx = click.Context(cmd, info_name=path[-1], parent=parent, **settings)
-        if isinstance(cmd, click.Group):
-            out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
-            for name in cmd.list_commands(ctx):
-                sub = cmd.get_command(ctx, name)
-                if sub is not None:
-                    walk(sub, [*path, name], ctx)
-            return
-        out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
-
-    walk(main, ["spendscope"], None)
-    return "\n".join(out).rstrip() + "\n"
-
-
-def write(root: Path = ROOT) -> list[Path]:
-    docs = root / "docs"
-    docs.mkdir(exist_ok=True)
-    written = []
-    for name, text in (("schema.md", schema_markdown()), ("cli.md", cli_markdown())):
-        path = docs / name
-        path.write_text(text)
-        written.append(path)
-    return written
-
-
-if __name__ == "__main__":
-    for p in write():
-        print(p, file=sys.stderr)
