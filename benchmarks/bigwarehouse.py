@@ -17,7 +17,7 @@ exactly `spend_rows` rows, with proportionate data everywhere else:
   API keys, users, organizations), `sync_state`, `events`, Claude Code usage and the Enterprise
   engagement tables.
 
-Rows are not loaded through the sync: `Warehouse.initialize()` creates the empty tables, then
+Rows are not loaded through the sync: `initialize(Warehouse)` creates the empty tables, then
 `INSERT ... SELECT` over `range()` fills them with hash-based, deterministic pseudo-random values;
 `overlaps`, the views and (when `spendscope.warehouse.marts` exists) the marts are rebuilt last.
 Each day's rows are distinct combinations of the grain's dimensions (an invertible stride through
@@ -52,9 +52,16 @@ import pyarrow as pa
 
 from spendscope.config import load_settings
 from spendscope.simulator.engagement_data import PROJECT_NAMES
-from spendscope.simulator.world import FIRST_NAMES, KEY_PURPOSES, LAST_NAMES, WORKSPACE_NAMES
-from spendscope.sources.engine import event_row
-from spendscope.warehouse.store import ALL_TABLES, DATASET, Warehouse, row_key, to_arrow
+from spendscope.simulator.world_generation import (
+    FIRST_NAMES,
+    KEY_PURPOSES,
+    LAST_NAMES,
+    WORKSPACE_NAMES,
+)
+from spendscope.sync.engine import event_row
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
+from spendscope.warehouse.schema import ALL_TABLES, DATASET, row_key, to_arrow
 from spendscope.warehouse.tables import USAGE_METRIC_NAMES
 from spendscope.warehouse.views import create_views, refresh_overlaps
 
@@ -531,7 +538,7 @@ def build(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     wh = Warehouse(settings)
-    wh.initialize()
+    initialize(wh)
     wh.close()
     seconds["initialize"] = time.perf_counter() - t0
     path = Path(settings.warehouse_path)

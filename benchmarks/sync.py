@@ -34,9 +34,10 @@ from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.sources.base import ANALYTICS_MAX_DAYS, split
-from spendscope.sources.engine import SyncRequest
-from spendscope.sync import run_sync
-from spendscope.warehouse.store import Warehouse
+from spendscope.sync.engine import SyncRequest
+from spendscope.sync.run import run_sync
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.tables import ANALYTICS_GRAINS
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             organization_name="Acme Enterprise",
         )
         wh = Warehouse(settings)
-        wh.initialize()
+        initialize(wh)
         httpx.post(url + "/_simulator/stats/reset")
         t0 = time.perf_counter()
         with DiskSampler(Path(settings.warehouse_path)) as disk:

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
+from background import BackgroundServer
 from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, ORG_A, ORG_B, build
 from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 from spendscope.web.app import create_app
-from spendscope.web.background import BackgroundServer
 
 TODAY = date(2026, 11, 22)
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

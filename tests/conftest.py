@@ -16,10 +16,10 @@ from spendscope.config import Settings, load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
-from spendscope.sources.engine import SyncRequest
-from spendscope.sync import run_sync
+from spendscope.sync.engine import SyncRequest
+from spendscope.sync.run import run_sync
 from spendscope.upstream.ratelimit import reset_limiters
-from spendscope.warehouse.store import Warehouse
+from spendscope.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BACKFILL_DAYS = 40
@@ -203,8 +203,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def dashboard(synced: Settings, simulator: RunningSimulator, api: Api) -> Iterator[Dashboard]:
+    from background import BackgroundServer
     from spendscope.web.app import create_app
-    from spendscope.web.background import BackgroundServer
 
     keys = {
         "standard": api.key("console", "standard"),

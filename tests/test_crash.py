@@ -31,7 +31,8 @@ from spendscope.cli import main
 from spendscope.faults import FAULT_ENV, FAULT_EXIT_CODE, TRACE_ENV
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
-from spendscope.warehouse.store import ALL_TABLES
+from spendscope.warehouse.refresh import initialize
+from spendscope.warehouse.schema import ALL_TABLES
 
 BACKFILL_DAYS = 14
 SETTINGS = (
@@ -363,8 +364,9 @@ CHECKPOINT;
 
 
 def test_a_warehouse_written_through_dlt_is_migrated_on_open(tmp_path: Path) -> None:
-    from spendscope.sources.engine import event_row
-    from spendscope.warehouse.store import Warehouse, to_arrow
+    from spendscope.sync.engine import event_row
+    from spendscope.warehouse.connection import Warehouse
+    from spendscope.warehouse.schema import to_arrow
     from spendscope.warehouse.tables import EVENTS
 
     settings = make_settings(tmp_path)
@@ -374,7 +376,7 @@ def test_a_warehouse_written_through_dlt_is_migrated_on_open(tmp_path: Path) -> 
 
     wh = Warehouse(settings)
     try:
-        wh.initialize()
+        initialize(wh)
         wh.load({EVENTS.name: to_arrow(EVENTS, [event_row("acme-console", "info", "sync", "x")])})
         dlt_columns = wh.read(
             "SELECT table_name, column_name FROM information_schema.columns "
@@ -392,7 +394,7 @@ def test_a_warehouse_written_through_dlt_is_migrated_on_open(tmp_path: Path) -> 
     assert not wal.exists() or wal.stat().st_size < 4096
     wh = Warehouse(settings)
     try:
-        wh.initialize()
+        initialize(wh)
         assert len(wh.read("SELECT * FROM spendscope.events")) == 2
     finally:
         wh.close()
@@ -405,13 +407,14 @@ def test_a_window_that_fails_midway_leaves_nothing(tmp_path: Path) -> None:
     import pyarrow as pa
 
     from spendscope.errors import WarehouseError
-    from spendscope.sources.engine import event_row
-    from spendscope.warehouse.store import Warehouse, row_key, to_arrow
+    from spendscope.sync.engine import event_row
+    from spendscope.warehouse.connection import Warehouse
+    from spendscope.warehouse.schema import row_key, to_arrow
     from spendscope.warehouse.tables import EVENTS, SYNC_STATE
 
     wh = Warehouse(make_settings(tmp_path))
     try:
-        wh.initialize()
+        initialize(wh)
         state = {
             "row_key": row_key("acme", "cost"),
             "connection_label": "acme",

@@ -20,7 +20,8 @@ from spendscope.connections import ConnectionStore
 from spendscope.errors import SpendscopeError
 from spendscope.faults import FAULT_ENV, FAULT_EXIT_CODE, TRACE_ENV
 from spendscope.simulator.server import RunningSimulator
-from spendscope.warehouse.store import ALL_TABLES, DATASET, Warehouse
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.schema import ALL_TABLES, DATASET
 from test_serve_reads import Serve, cli_env
 
 
@@ -197,7 +198,7 @@ def test_a_crash_in_the_middle_changes_nothing(home: Path, purge: bool, fault: s
 def test_no_sync_starts_while_the_server_deletes(home: Path) -> None:
     """The server deletes under `SyncService.exclusive()`: no sync starts meanwhile, and a
     second operation is refused rather than interleaved."""
-    from spendscope.web.sync_service import SyncBusy, SyncService
+    from spendscope.sync.service import SyncBusy, SyncService
 
     settings = make_settings(home)
     wh = Warehouse(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spendscope.docgen import cli_markdown, schema_markdown
-from spendscope.warehouse.store import ALL_TABLES
+from spendscope.warehouse.schema import ALL_TABLES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -21,9 +21,11 @@ from spendscope.sources.base import ConnectionInfo, Feed, FeedResult, FetchConte
 from spendscope.sources.claude_code import PATH as CC_PATH
 from spendscope.sources.claude_code import claude_code_feeds
 from spendscope.sources.engagement import available_end, engagement_feeds
-from spendscope.sources.engine import ConnectionSync, SyncRequest
+from spendscope.sync.engine import ConnectionSync, SyncRequest
 from spendscope.upstream.client import AnthropicClient
-from spendscope.warehouse.store import ALL_TABLES, Warehouse, to_arrow
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
+from spendscope.warehouse.schema import ALL_TABLES, to_arrow
 
 D = date.fromisoformat
 ORG = "/v1/organizations"
@@ -475,7 +477,7 @@ def test_engine_loads_the_feeds_and_skips_a_missing_scope(
     warehouse = Warehouse(settings)
     conn = ConnectionInfo("acme", "console", None, "auto")
     feeds: list[Feed] = [*admin_feeds("console"), *claude_code_feeds()]
-    warehouse.initialize()  # every table, empty
+    initialize(warehouse)  # every table, empty
     sync = ConnectionSync(
         warehouse,
         settings,

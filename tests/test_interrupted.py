@@ -21,12 +21,14 @@ import httpx
 import pytest
 
 from conftest import NOW, Api, connect, make_settings, sync
-from spendscope.analytics.health import connection_health, syncing
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
+from spendscope.reporting.health import connection_health, syncing
 from spendscope.simulator.server import RunningSimulator
-from spendscope.sources.engine import event_row
-from spendscope.warehouse.store import Warehouse, to_arrow, utcnow
+from spendscope.sync.engine import event_row
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
+from spendscope.warehouse.schema import to_arrow, utcnow
 from spendscope.warehouse.tables import EVENTS
 
 KEY = "sk-ant-admin01-" + "Kp3" * 30 + "w9AA"
@@ -74,7 +76,7 @@ def settings(tmp_path: Path) -> Settings:
 def test_a_start_without_an_end_is_interrupted(settings: Settings) -> None:
     wh = Warehouse(settings)
     try:
-        wh.initialize()
+        initialize(wh)
         log_event(wh, "sync started", minutes=-50)
         log_event(wh, "sync finished", minutes=-40)
         assert health(wh)["state"] == "ok"
@@ -89,8 +91,8 @@ def test_a_start_without_an_end_is_interrupted(settings: Settings) -> None:
         wh.close()
     assert status(settings)["state"] == "interrupted"
 
+    from background import BackgroundServer
     from spendscope.web.app import create_app
-    from spendscope.web.background import BackgroundServer
 
     app = create_app(settings, now=lambda: NOW)
     with BackgroundServer(app) as url:
@@ -111,7 +113,7 @@ def test_interrupted_until_the_next_sync_ends(
     store = connect(settings, api, simulator.url, "console")
     wh = Warehouse(settings)
     try:
-        wh.initialize()
+        initialize(wh)
         row = event_row("acme-console", "info", "sync", "sync started", at=utcnow())
         wh.load({EVENTS.name: to_arrow(EVENTS, [row])})
         assert connection_health(wh)["acme-console"]["state"] == "interrupted"

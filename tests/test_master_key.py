@@ -187,8 +187,8 @@ def test_an_undecryptable_key_fails_alone(
     listed = cli(settings.home, "connections", "list", "--json", master=master)
     assert by_label(json.loads(listed.stdout), "label")["acme-enterprise"]["state"] == "error"
 
+    from background import BackgroundServer
     from spendscope.web.app import create_app
-    from spendscope.web.background import BackgroundServer
 
     with BackgroundServer(create_app(settings, now=lambda: NOW)) as url:
         rows = httpx.get(f"{url}/api/v1/connections", timeout=30).json()["connections"]

@@ -35,7 +35,7 @@ from spendscope.privacy import (
     pseudonymizer,
     secret_path,
 )
-from spendscope.warehouse.store import Warehouse
+from spendscope.warehouse.connection import Warehouse
 
 SINCE, UNTIL = "2026-11-10", "2026-11-23"
 ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]+")

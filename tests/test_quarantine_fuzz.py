@@ -43,10 +43,11 @@ from spendscope.sources.admin import admin_feeds
 from spendscope.sources.base import ConnectionInfo, Feed
 from spendscope.sources.claude_code import ClaudeCodeFeed
 from spendscope.sources.cost_usage import CostUsageFeed
-from spendscope.sources.engine import ConnectionReport, ConnectionSync, SyncRequest
-from spendscope.sync import make_client_factory, run_sync
+from spendscope.sync.engine import ConnectionReport, ConnectionSync, SyncRequest
+from spendscope.sync.run import make_client_factory, run_sync
 from spendscope.upstream.ratelimit import reset_limiters
-from spendscope.warehouse.store import Warehouse
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
 
 EXAMPLES = 12
 START = date(2026, 11, 10)
@@ -604,7 +605,7 @@ def run_engine(
 def test_hostile_values_are_quarantined_and_the_rest_is_exact(
     world: tuple[Settings, ConnectionStore, MutatingTransport, Api],
 ) -> None:
-    from spendscope.analytics.health import connection_health
+    from spendscope.reporting.health import connection_health
 
     settings, store, transport, api = world
 
@@ -693,7 +694,7 @@ def test_a_failing_feed_never_stops_the_others(
         json={"path": "/v1/organizations/analytics/cost", "kind": "malformed", "count": 50},
     ).raise_for_status()
     wh = Warehouse(settings)
-    wh.initialize()
+    initialize(wh)
     try:
         reset_limiters()
         conn = store.get(LABEL)
@@ -729,7 +730,7 @@ def test_a_refused_key_stops_the_connection_early(
 ) -> None:
     settings, store, transport, _ = world
     wh = Warehouse(settings)
-    wh.initialize()
+    initialize(wh)
     try:
         reset_limiters()
         conn = store.get(LABEL)

@@ -19,11 +19,7 @@ from click.testing import CliRunner
 
 from conftest import NOW, Api, connect, free_port, make_settings, sync
 from spendscope.cli import main
-from spendscope.cli_serve import READY_LINE
-from spendscope.config import Settings
-from spendscope.errors import WarehouseError
-from spendscope.operations import delete_connection
-from spendscope.remote import (
+from spendscope.cli.remote import (
     SERVE_FILE,
     ServerInfo,
     decode_events,
@@ -31,9 +27,15 @@ from spendscope.remote import (
     find_server,
     write_discovery,
 )
+from spendscope.cli.serve import READY_LINE
+from spendscope.config import Settings
+from spendscope.errors import WarehouseError
+from spendscope.operations import delete_connection
 from spendscope.simulator.server import RunningSimulator
-from spendscope.sources.engine import event_row
-from spendscope.warehouse.store import Warehouse, to_arrow
+from spendscope.sync.engine import event_row
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.refresh import initialize
+from spendscope.warehouse.schema import to_arrow
 from spendscope.warehouse.tables import EVENTS
 
 MASTER_KEY = "test-master-key"
@@ -181,7 +183,7 @@ def test_reads_while_serve_runs_print_what_they_print_without_it(home: Path) -> 
         assert stat.S_IMODE((home / SERVE_FILE).stat().st_mode) == 0o600
         # the server holds the warehouse: reading it directly is refused
         with pytest.raises(WarehouseError, match="in use"):
-            Warehouse(make_settings(home)).initialize()
+            initialize(Warehouse(make_settings(home)))
         during = outputs(home)
         # a second writer is still refused, with the message that says what to do
         code, _, stderr = run(home, "sync")
@@ -198,7 +200,7 @@ def test_reads_while_serve_runs_print_what_they_print_without_it(home: Path) -> 
 def test_health_and_events_come_back_from_json_as_they_were(home: Path) -> None:
     """What the API sends (orjson) decodes to the very values the warehouse gives: times,
     days, counts, text — whatever fields the health carries."""
-    from spendscope.analytics.health import connection_health, recent_events
+    from spendscope.reporting.health import connection_health, recent_events
     from spendscope.web.api import JSON
 
     wh = Warehouse(make_settings(home))

@@ -20,8 +20,8 @@ from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
+from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.marts import refresh_marts
-from spendscope.warehouse.store import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TOKENS = (

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page
 from conftest import NOW
 from hostile_world import HTML_IMG, HTML_LINK, hostile_simulator, synced_home
 from spendscope.privacy import PATTERN
-from spendscope.warehouse.store import Warehouse
+from spendscope.warehouse.connection import Warehouse
 from test_web_browser import TIMEOUT_MS, Tab
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # a sync of its own (~10 s)
@@ -43,8 +43,8 @@ class Board:
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    from background import BackgroundServer
     from spendscope.web.app import create_app
-    from spendscope.web.background import BackgroundServer
 
     home = tmp_path_factory.mktemp("labels")
     (home / "settings.toml").write_text("pseudonymize_emails = true\n")

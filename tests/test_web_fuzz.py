@@ -52,7 +52,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def fingerprint(settings: Settings) -> list[Any]:
     """Every table's row count and row hash, and the connection store's bytes."""
-    from spendscope.warehouse.store import Warehouse
+    from spendscope.warehouse.connection import Warehouse
 
     wh = Warehouse(settings)
     try:

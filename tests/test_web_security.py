@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from background import BackgroundServer
 from conftest import CHROMIUM, CHROMIUM_ARGS, NOW, Api, connect, make_settings, sync
 from spendscope.config import Settings
 from spendscope.simulator.server import RunningSimulator
 from spendscope.web.app import PAGES, create_app
-from spendscope.web.background import BackgroundServer
 from spendscope.web.docs import swagger_ui_dir
 from spendscope.web.security import allowed_host_names, host_of
 
@@ -90,7 +90,8 @@ def test_allowed_names_follow_the_bind_address_and_the_setting() -> None:
 
 
 def test_allowed_hosts_setting_is_checked(tmp_path: Path) -> None:
-    from spendscope.config import ConfigError, load_settings
+    from spendscope.config import load_settings
+    from spendscope.errors import ConfigError
 
     env = {"SPENDSCOPE_ALLOWED_HOSTS": "spend.example.com, 10.0.0.7,[::1]"}
     s = load_settings(home=tmp_path, env=env)
@@ -143,9 +144,7 @@ def test_a_request_without_a_host_is_refused(served: str) -> None:
 
 
 def test_configured_names_are_served_and_others_are_not(home: Settings) -> None:
-    from dataclasses import replace
-
-    settings = replace(home, allowed_hosts=("spend.example.com",))
+    settings = home.with_changes(allowed_hosts=("spend.example.com",))
     app = create_app(settings, now=lambda: NOW, host="0.0.0.0")
     with TestClient(app, base_url="http://spend.example.com") as c:
         assert c.get("/api/v1/meta").status_code == 200

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Settings
     from .connections import Connection, ConnectionStore
     from .upstream.probe import OrgIdentity
-    from .warehouse.store import Warehouse
+    from .warehouse.connection import Warehouse
 
 
 @dataclass(frozen=True)
@@ -110,15 +110,18 @@ def delete_connection(
     store.get(label)  # an unknown label stops here
     removed = 0
     if warehouse is not None or settings.warehouse_path.exists():
-        from .warehouse.store import Warehouse
+        from .warehouse.connection import Warehouse
+        from .warehouse.refresh import initialize, refresh
 
         wh = warehouse or Warehouse(settings)
         try:
-            wh.initialize()  # opens and locks the warehouse: a busy one stops us here
+            initialize(wh)  # opens and locks the warehouse: a busy one stops us here
             if purge:
-                removed = wh.delete_connection_rows(label)
+                removed = (
+                    refresh(wh, change=lambda cur: wh.delete_connection_rows_in(cur, label)) or 0
+                )
             else:
-                _record_deleted(wh, label)
+                refresh(wh, change=lambda cur: _record_deleted(cur, label))
         finally:
             if warehouse is None:
                 wh.close()
@@ -129,19 +132,13 @@ def delete_connection(
     return removed
 
 
-def _record_deleted(warehouse: Warehouse, label: str) -> None:
-    """Mark the connection deleted in the warehouse and recompute what depends on it (the
-    double-booking table, the marts) in one transaction, then checkpoint."""
-    from .warehouse.marts import rebuild_marts_in
-    from .warehouse.store import DATASET, utcnow
-    from .warehouse.views import refresh_overlaps_in
+def _record_deleted(cur: Any, label: str) -> None:
+    from .warehouse.schema import DATASET, utcnow
 
-    with warehouse.transaction() as cur:
-        cur.execute(
-            f"UPDATE {DATASET}.connections SET state = 'deleted', updated_at = ? "
-            "WHERE connection_label = ?",
-            [utcnow(), label],
-        )
-        refresh_overlaps_in(cur)
-        rebuild_marts_in(cur, warehouse.existing_tables(), warehouse.settings.overlap_precedence)
-    warehouse.checkpoint()
+    """Mark the connection deleted in the warehouse (the refresh that follows, in the same
+    transaction, recomputes what depends on it: the double-booking table, the marts)."""
+    cur.execute(
+        f"UPDATE {DATASET}.connections SET state = 'deleted', updated_at = ? "
+        "WHERE connection_label = ?",
+        [utcnow(), label],
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..warehouse.store import ALL_TABLES
+from ..warehouse.schema import ALL_TABLES
 
 VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
     "spend": [

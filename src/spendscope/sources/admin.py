@@ -34,7 +34,7 @@ from ..warehouse.admin_tables import (
     WORKSPACE_MEMBERS,
     WORKSPACES,
 )
-from ..warehouse.store import row_key
+from ..warehouse.schema import row_key
 from ..warehouse.tables import Table
 from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window
 from .values import Unrepresentable, raw_json, text, timestamp

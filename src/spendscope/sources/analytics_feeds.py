@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InvalidRequest, NotFound, UpstreamError
 from ..upstream.client import QueryParams
 from ..upstream.pagination import report_pages
-from ..warehouse.store import row_key
+from ..warehouse.schema import row_key
 from ..warehouse.tables import ANALYTICS_GRAINS, ANALYTICS_TABLES, Table
 from .base import (
     ANALYTICS_FLOOR,

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from ..upstream.pagination import console_report_pages
-from ..warehouse.store import row_key
+from ..warehouse.schema import row_key
 from ..warehouse.tables import CLAUDE_CODE, CLAUDE_CODE_MODELS, Table
 from .base import ConnectionInfo, Feed, FeedResult, FetchContext, Window, parse_ts
 from .values import Unrepresentable, choice, count, money, text

@@ -36,7 +36,7 @@ from ..warehouse.engagement_tables import (
     USER_PATHS,
     Path,
 )
-from ..warehouse.store import row_key
+from ..warehouse.schema import row_key
 from ..warehouse.tables import FACT_HEAD, FACT_TAIL, Table
 from .base import ANALYTICS_FLOOR, ConnectionInfo, Feed, FeedResult, FetchContext, Window
 from .values import Unrepresentable, bucket_bound, raw_json, to_column

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..warehouse.store import DATASET, row_key, to_arrow
+from ..warehouse.schema import DATASET, row_key, to_arrow
 from ..warehouse.tables import REJECTED_ROWS
 from .base import Rejected, Window
 from .values import raw_json
@@ -26,7 +26,7 @@ from .values import raw_json
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from ..warehouse.store import Warehouse
+    from ..warehouse.connection import Warehouse
 
 __all__ = ["Quarantine", "quarantine", "rejected_from_rows"]
 

@@ -31,20 +31,19 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
-from .store import DATASET
+from .schema import DATASET
 from .views import (
     ALTERNATE_SPEND_SOURCES,
     ALTERNATE_USAGE_SOURCES,
     SPEND_SOURCES,
     USAGE_SOURCES,
-    _spend_select,
-    _usage_select,
+    spend_select,
+    usage_select,
 )
 
 if TYPE_CHECKING:
-    from .store import Warehouse
+    from .connection import Warehouse
 
-S = DATASET
 MART_SPEND = "mart_spend"
 MART_USAGE = "mart_usage"
 MART_STATE = "mart_state"
@@ -123,10 +122,10 @@ def _without_overlaps(start: str, precedence: str) -> str:
     filters reach the scans), so each keeps its own."""
     if precedence == "console":
         return f"""LEFT JOIN (SELECT DISTINCT connection_label AS ol, organization_id AS oo,
-            day AS od FROM {S}.overlaps) o
+            day AS od FROM {DATASET}.overlaps) o
         ON b.connection_kind = 'enterprise' AND o.ol = b.connection_label
             AND o.oo = b.organization_id AND o.od = CAST(b.{start} AS DATE)"""
-    return f"""LEFT JOIN (SELECT DISTINCT console_label AS ol, day AS od FROM {S}.overlaps) o
+    return f"""LEFT JOIN (SELECT DISTINCT console_label AS ol, day AS od FROM {DATASET}.overlaps) o
         ON b.connection_kind = 'console' AND o.ol = b.connection_label
             AND o.od = CAST(b.{start} AS DATE)"""
 
@@ -138,14 +137,14 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
         (
             MART_SPEND,
             [*SPEND_SOURCES, *ALTERNATE_SPEND_SOURCES],
-            _spend_select,
+            spend_select,
             "charge_period_start",
             _SPEND_VALUES,
         ),
         (
             MART_USAGE,
             [*USAGE_SOURCES, *ALTERNATE_USAGE_SOURCES],
-            _usage_select,
+            usage_select,
             "period_start",
             _USAGE_VALUES,
         ),
@@ -168,7 +167,7 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
 
 
 def _stage(mart: str) -> str:
-    return f"{S}._stage_{mart}"
+    return f"{DATASET}._stage_{mart}"
 
 
 def stage_statements(
@@ -188,7 +187,7 @@ def stage_statements(
 
 
 def _enum(mart: str, column: str) -> str:
-    return f"{S}.{mart}_{column}_t"
+    return f"{DATASET}.{mart}_{column}_t"
 
 
 def _columns(cur: Any, table: str) -> list[str]:
@@ -213,10 +212,10 @@ def _rebuild(cur: Any, mart: str, rows: str | None = None) -> None:
     default the staged rows)."""
     source = _stage(mart)
     if rows is not None:
-        source = f"{S}._all_{mart}"
+        source = f"{DATASET}._all_{mart}"
         cur.execute(f"CREATE OR REPLACE TABLE {source} AS {rows}")
     cols = [c for c in _columns(cur, source) if c in ENUM_COLUMNS]
-    cur.execute(f"DROP TABLE IF EXISTS {S}.{mart}")
+    cur.execute(f"DROP TABLE IF EXISTS {DATASET}.{mart}")
     for c in cols:
         cur.execute(f"DROP TYPE IF EXISTS {_enum(mart, c)}")
         cur.execute(
@@ -224,7 +223,8 @@ def _rebuild(cur: Any, mart: str, rows: str | None = None) -> None:
             f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {source} WHERE {c} IS NOT NULL ORDER BY 1)"
         )
     cur.execute(
-        f"CREATE TABLE {S}.{mart} AS SELECT {_encoded_select(cur, mart, source)} FROM {source}"
+        f"CREATE TABLE {DATASET}.{mart} AS "
+        f"SELECT {_encoded_select(cur, mart, source)} FROM {source}"
     )
     if rows is not None:
         cur.execute(f"DROP TABLE {source}")
@@ -260,13 +260,14 @@ def _apply(cur: Any, existing: set[str], precedence: str, since: date | None) ->
             _rebuild(
                 cur,
                 mart,
-                f"SELECT {cols} FROM {S}.{mart} WHERE day < DATE '{since.isoformat()}' "
+                f"SELECT {cols} FROM {DATASET}.{mart} WHERE day < DATE '{since.isoformat()}' "
                 f"UNION ALL BY NAME SELECT * FROM {stage}",
             )
         else:
-            cur.execute(f"DELETE FROM {S}.{mart} WHERE day >= ?", [since])
+            cur.execute(f"DELETE FROM {DATASET}.{mart} WHERE day >= ?", [since])
             cur.execute(
-                f"INSERT INTO {S}.{mart} SELECT {_encoded_select(cur, mart, stage)} FROM {stage}"
+                f"INSERT INTO {DATASET}.{mart} "
+                f"SELECT {_encoded_select(cur, mart, stage)} FROM {stage}"
             )
         cur.execute(f"DROP TABLE {stage}")
 
@@ -274,13 +275,13 @@ def _apply(cur: Any, existing: set[str], precedence: str, since: date | None) ->
 def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | None:
     """The first day any source row was loaded or removed for after `watermark`."""
     parts = [
-        f"SELECT min(bucket_start) AS d FROM {S}.{t} WHERE fetched_at > ?"
+        f"SELECT min(bucket_start) AS d FROM {DATASET}.{t} WHERE fetched_at > ?"
         for t in SOURCE_TABLES
         if t in existing
     ]
     params: list[Any] = [watermark] * len(parts)
     if "corrections" in existing:
-        parts.append(f"SELECT min(bucket_start) FROM {S}.corrections WHERE detected_at > ?")
+        parts.append(f"SELECT min(bucket_start) FROM {DATASET}.corrections WHERE detected_at > ?")
         params.append(watermark)
     if not parts:
         return None
@@ -293,7 +294,7 @@ def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | 
 
 def _write_state(cur: Any, started: datetime, precedence: str) -> None:
     cur.execute(
-        f"CREATE OR REPLACE TABLE {S}.{MART_STATE} AS SELECT "
+        f"CREATE OR REPLACE TABLE {DATASET}.{MART_STATE} AS SELECT "
         "CAST(? AS TIMESTAMPTZ) AS refreshed_at, CAST(? AS VARCHAR) AS precedence, "
         "CAST(? AS INTEGER) AS layout",
         [started, precedence, LAYOUT],
@@ -320,7 +321,7 @@ def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
         state = None
         if MART_STATE in existing:
             state = cur.execute(
-                f"SELECT refreshed_at, precedence, layout FROM {S}.{MART_STATE}"
+                f"SELECT refreshed_at, precedence, layout FROM {DATASET}.{MART_STATE}"
             ).fetchone()
         rebuild = (
             full

@@ -24,12 +24,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
-from .store import DATASET
+from .schema import DATASET
 
 if TYPE_CHECKING:
-    from .store import Warehouse
+    from .connection import Warehouse
 
-S = DATASET
 
 # (table, connection kind, source label, expressions for the view's dimension columns)
 SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
@@ -226,7 +225,7 @@ _TOKENS = (
 )
 
 
-def _spend_select(table: str, source: str, m: dict[str, str]) -> str:
+def spend_select(table: str, source: str, m: dict[str, str]) -> str:
     dims = ",\n    ".join(f"CAST({m[d]} AS VARCHAR) AS {d}" for d in _DIMS)
     return f"""SELECT
     t.connection_label, connection_kind,
@@ -237,11 +236,12 @@ def _spend_select(table: str, source: str, m: dict[str, str]) -> str:
     amount_cents * CAST(0.01 AS DECIMAL(3, 2)) AS billed_cost,
     CAST({m["list_cost"]} AS DECIMAL(38, 9)) * CAST(0.01 AS DECIMAL(3, 2)) AS list_cost,
     FALSE AS is_estimate, is_provisional, '{source}' AS source, '{table}' AS source_table
-FROM {S}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
-    organization_id AS conn_org_id FROM {S}.connections) c ON c.conn_label = t.connection_label"""
+FROM {DATASET}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
+    organization_id AS conn_org_id FROM {DATASET}.connections) c
+    ON c.conn_label = t.connection_label"""
 
 
-def _usage_select(table: str, source: str, m: dict[str, str]) -> str:
+def usage_select(table: str, source: str, m: dict[str, str]) -> str:
     dims = ",\n    ".join(
         f"CAST({m[d]} AS VARCHAR) AS {d}" for d in (*_DIMS, "account_id", "service_account_id")
     )
@@ -253,8 +253,9 @@ def _usage_select(table: str, source: str, m: dict[str, str]) -> str:
     {dims},
     {toks}, CAST({m["requests"]} AS BIGINT) AS requests,
     is_provisional, '{source}' AS source, '{table}' AS source_table
-FROM {S}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
-    organization_id AS conn_org_id FROM {S}.connections) c ON c.conn_label = t.connection_label"""
+FROM {DATASET}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
+    organization_id AS conn_org_id FROM {DATASET}.connections) c
+    ON c.conn_label = t.connection_label"""
 
 
 def _with_overlaps(base: str, start_col: str, precedence: str, keep: bool) -> str:
@@ -262,24 +263,26 @@ def _with_overlaps(base: str, start_col: str, precedence: str, keep: bool) -> st
     if precedence == "console":
         loser, mark = (
             "enterprise",
-            """(SELECT min(o.connection_label) FROM {S}.overlaps o
+            """(SELECT min(o.connection_label) FROM {DATASET}.overlaps o
              WHERE o.console_label = b.connection_label
                AND o.day = CAST(b.{col} AS DATE))""",
         )
-        hit = """EXISTS (SELECT 1 FROM {S}.overlaps o WHERE o.connection_label = b.connection_label
+        hit = """EXISTS (SELECT 1 FROM {DATASET}.overlaps o
+             WHERE o.connection_label = b.connection_label
              AND o.organization_id = b.organization_id AND o.day = CAST(b.{col} AS DATE))"""
     else:
         loser, mark = (
             "console",
-            """(SELECT min(o.console_label) FROM {S}.overlaps o
+            """(SELECT min(o.console_label) FROM {DATASET}.overlaps o
              WHERE o.connection_label = b.connection_label
                AND o.organization_id = b.organization_id
                AND o.day = CAST(b.{col} AS DATE))""",
         )
-        hit = """EXISTS (SELECT 1 FROM {S}.overlaps o WHERE o.console_label = b.connection_label
+        hit = """EXISTS (SELECT 1 FROM {DATASET}.overlaps o
+             WHERE o.console_label = b.connection_label
              AND o.day = CAST(b.{col} AS DATE))"""
-    mark = mark.format(S=S, col=start_col)
-    hit = hit.format(S=S, col=start_col)
+    mark = mark.format(DATASET=DATASET, col=start_col)
+    hit = hit.format(DATASET=DATASET, col=start_col)
     cond = f"b.connection_kind = '{loser}' AND {hit}"
     if keep:
         return f"""SELECT b.*, CASE WHEN b.connection_kind <> '{loser}' THEN {mark} END
@@ -290,7 +293,7 @@ WHERE NOT ({cond})"""
 
 
 def spend_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
-    parts = [_spend_select(t, src, m) for t, src, m in SPEND_SOURCES if t in existing]
+    parts = [spend_select(t, src, m) for t, src, m in SPEND_SOURCES if t in existing]
     base = "\nUNION ALL\n".join(parts)
     inner = _with_overlaps(base, "charge_period_start", precedence, keep)
     if not keep:
@@ -306,63 +309,75 @@ def spend_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
     s.model AS resource,
     w.name AS workspace_name, k.name AS api_key_name
 FROM ({inner}) s
-LEFT JOIN {S}.workspaces w ON w.connection_label = s.connection_label AND w.id = s.workspace_id
-LEFT JOIN {S}.api_keys k ON k.connection_label = s.connection_label AND k.id = s.api_key_id"""
+LEFT JOIN {DATASET}.workspaces w
+    ON w.connection_label = s.connection_label AND w.id = s.workspace_id
+LEFT JOIN {DATASET}.api_keys k ON k.connection_label = s.connection_label AND k.id = s.api_key_id"""
 
 
 def usage_sql(existing: set[str], precedence: str, keep: bool = True) -> str:
-    parts = [_usage_select(t, src, m) for t, src, m in USAGE_SOURCES if t in existing]
+    parts = [usage_select(t, src, m) for t, src, m in USAGE_SOURCES if t in existing]
     base = "\nUNION ALL\n".join(parts)
     return _with_overlaps(base, "period_start", precedence, keep)
 
 
 OVERLAPS_REFRESH = f"""
-DELETE FROM {S}.overlaps;
-INSERT INTO {S}.overlaps (row_key, connection_label, console_label, organization_id, day)
+DELETE FROM {DATASET}.overlaps;
+INSERT INTO {DATASET}.overlaps (row_key, connection_label, console_label, organization_id, day)
 SELECT md5(e.connection_label || '|' || cc.connection_label || '|' || e.org || '|' ||
            CAST(e.day AS VARCHAR)),
        e.connection_label, cc.connection_label, e.org, e.day
 FROM (
     SELECT DISTINCT t.connection_label, t.organization_id AS org,
            CAST(t.bucket_start AS DATE) AS day
-    FROM {S}.analytics_cost_user t
-    JOIN {S}.connections ce ON ce.connection_label = t.connection_label
+    FROM {DATASET}.analytics_cost_user t
+    JOIN {DATASET}.connections ce ON ce.connection_label = t.connection_label
     WHERE t.organization_id IS NOT NULL AND t.organization_id <> ce.organization_id
     UNION
     SELECT DISTINCT t.connection_label, t.organization_id, CAST(t.bucket_start AS DATE)
-    FROM {S}.analytics_usage_user t
-    JOIN {S}.connections ce ON ce.connection_label = t.connection_label
+    FROM {DATASET}.analytics_usage_user t
+    JOIN {DATASET}.connections ce ON ce.connection_label = t.connection_label
     WHERE t.organization_id IS NOT NULL AND t.organization_id <> ce.organization_id
 ) e
-JOIN {S}.connections cc ON cc.organization_id = e.org AND cc.connection_kind = 'console'
+JOIN {DATASET}.connections cc ON cc.organization_id = e.org AND cc.connection_kind = 'console'
     AND cc.state = 'active'
 JOIN (
     SELECT DISTINCT connection_label, CAST(bucket_start AS DATE) AS day
-    FROM {S}.analytics_cost_key
-    UNION SELECT DISTINCT connection_label, CAST(bucket_start AS DATE) FROM {S}.console_cost_report
-    UNION SELECT DISTINCT connection_label, CAST(bucket_start AS DATE) FROM {S}.analytics_usage_key
+    FROM {DATASET}.analytics_cost_key
     UNION SELECT DISTINCT connection_label, CAST(bucket_start AS DATE)
-    FROM {S}.console_usage_report
+    FROM {DATASET}.console_cost_report
+    UNION SELECT DISTINCT connection_label, CAST(bucket_start AS DATE)
+    FROM {DATASET}.analytics_usage_key
+    UNION SELECT DISTINCT connection_label, CAST(bucket_start AS DATE)
+    FROM {DATASET}.console_usage_report
 ) d ON d.connection_label = cc.connection_label AND d.day = e.day
 """
 
 
-def create_views(warehouse: Warehouse) -> None:
-    """(Re)create the views, then checkpoint: view DDL never waits in the write-ahead log."""
+def _view_statements(warehouse: Warehouse) -> list[str]:
     existing = warehouse.existing_tables()
     precedence = warehouse.settings.overlap_precedence
-    statements = [
-        f"CREATE OR REPLACE VIEW {S}.spend AS {spend_sql(existing, precedence)}",
-        f"CREATE OR REPLACE VIEW {S}.spend_overlaps AS "
+    return [
+        f"CREATE OR REPLACE VIEW {DATASET}.spend AS {spend_sql(existing, precedence)}",
+        f"CREATE OR REPLACE VIEW {DATASET}.spend_overlaps AS "
         f"{spend_sql(existing, precedence, keep=False)}",
-        f"CREATE OR REPLACE VIEW {S}.usage AS {usage_sql(existing, precedence)}",
-        f"CREATE OR REPLACE VIEW {S}.usage_overlaps AS "
+        f"CREATE OR REPLACE VIEW {DATASET}.usage AS {usage_sql(existing, precedence)}",
+        f"CREATE OR REPLACE VIEW {DATASET}.usage_overlaps AS "
         f"{usage_sql(existing, precedence, keep=False)}",
     ]
+
+
+def create_views_in(cur: Any, warehouse: Warehouse) -> None:
+    """(Re)create the views with `cur`, inside the caller's transaction."""
+    for sql in _view_statements(warehouse):
+        cur.execute(sql)
+        faults.step("view")
+
+
+def create_views(warehouse: Warehouse) -> None:
+    """(Re)create the views in one transaction, then checkpoint: view DDL never waits in the
+    write-ahead log."""
     with warehouse.transaction() as cur:
-        for sql in statements:
-            cur.execute(sql)
-            faults.step("view")
+        create_views_in(cur, warehouse)
     warehouse.checkpoint()
 
 
@@ -372,7 +387,7 @@ def refresh_overlaps_in(cur: Any) -> int:
         if statement.strip():
             cur.execute(statement)
     faults.step("overlaps")
-    return int(cur.execute(f"SELECT count(*) FROM {S}.overlaps").fetchone()[0])
+    return int(cur.execute(f"SELECT count(*) FROM {DATASET}.overlaps").fetchone()[0])
 
 
 def refresh_overlaps(warehouse: Warehouse) -> int:

@@ -37,9 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import faults
+from .schema import DATASET
 from .tables import SYNC_STATE, Table
 
-DATASET = "spendscope"
 # A load that leaves the write-ahead log larger than this checkpoints (DuckDB's own automatic
 # checkpoint is set to the same threshold).
 WAL_CHECKPOINT_BYTES = 8 * 2**20

@@ -1,7 +1,7 @@
 """The REST API under /api/v1: everything the pages show, and nothing they don't.
 
-Each endpoint parses its parameters, calls one named query (`analytics.queries`,
-`analytics.activity`) or operation (`operations`), and returns JSON. Filters are parameters,
+Each endpoint parses its parameters, calls one named query (`reporting.queries`,
+`reporting.activity`) or operation (`operations`), and returns JSON. Filters are parameters,
 never SQL; no response carries a key or any other secret. Every error answer is the one
 envelope of errors.py, with a status chosen by the exception's class.
 """
@@ -17,8 +17,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..analytics import activity, queries
 from ..errors import ConfigError
+from ..reporting import activity, queries
 from ..validation import parse_date
 from .errors import CONFLICT, ERROR_RESPONSES, UPSTREAM, Conflict, error_body
 
@@ -277,7 +277,7 @@ def _connection_out(c: Any, h: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/connections", summary="Connections with their health (never any key material)")
 def list_connections(request: Request) -> Any:
-    from ..analytics.health import connection_health
+    from ..reporting.health import connection_health
 
     st = _state(request)
     health = connection_health(st.warehouse)
@@ -286,7 +286,7 @@ def list_connections(request: Request) -> Any:
 
 @router.get("/health", summary="Each connection's sync health, deleted connections included")
 def health(request: Request) -> Any:
-    from ..analytics.health import connection_health
+    from ..reporting.health import connection_health
 
     return {"connections": connection_health(_state(request).warehouse)}
 
@@ -382,7 +382,7 @@ def delete_connection(
     purge: Annotated[bool, Query(description="Also delete its data.")] = False,
 ) -> Any:
     from ..operations import delete_connection as do_delete
-    from .sync_service import SyncBusy
+    from ..sync.service import SyncBusy
 
     st = _state(request)
     _known(st, label)
@@ -400,7 +400,7 @@ def connection_events(
     label: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
-    from ..analytics.health import recent_events
+    from ..reporting.health import recent_events
 
     st = _state(request)
     _known(st, label)
@@ -420,7 +420,7 @@ class SyncIn(BaseModel):
     "/sync", status_code=202, summary="Sync now (every connection, or one)", responses=CONFLICT
 )
 def start_sync(request: Request, body: Annotated[SyncIn | None, Body()] = None) -> Any:
-    from .sync_service import SyncBusy
+    from ..sync.service import SyncBusy
 
     st = _state(request)
     label = body.connection if body else None

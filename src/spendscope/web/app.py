@@ -35,12 +35,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import SpendscopeError
+from ..warehouse.refresh import initialize
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..connections import ConnectionStore
-    from ..warehouse.store import Warehouse
-    from .sync_service import SyncService
+    from ..sync.service import SyncService
+    from ..warehouse.connection import Warehouse
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -177,12 +178,12 @@ def create_app(
     unless --no-sync); `token` is required from every client when given; `host` is the address
     the server is bound to (default `settings.serve_host`), which decides the host names the
     dashboard answers to, with `settings.allowed_hosts`."""
-    from ..warehouse.store import Warehouse
+    from ..sync.service import SyncService
+    from ..warehouse.connection import Warehouse
     from .api import JSON, router
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
     from .security import HostGuard, SecurityHeaders, add_security_headers, allowed_host_names
-    from .sync_service import SyncService
 
     wh = warehouse or Warehouse(settings)
     clock = now or (lambda: datetime.now(UTC))
@@ -196,9 +197,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        from ..analytics.health import connection_health
+        from ..reporting.health import connection_health
 
-        wh.initialize()
+        initialize(wh)
         last = [h.get("last_success") for h in connection_health(wh, count_rows=False).values()]
         known = [t for t in last if t is not None]
         sync.start_schedule(min(known) if known and len(known) == len(last) else None)
@@ -354,7 +355,9 @@ def create_app(
         target = (base / name).resolve()
         if base not in target.parents or not target.is_file():
             return not_found()
-        return FileResponse(target, headers={"cache-control": "no-cache"})
+        # module scripts are refused unless served as JavaScript: never trust the OS's MIME table
+        js = "text/javascript" if target.suffix == ".js" else None
+        return FileResponse(target, media_type=js, headers={"cache-control": "no-cache"})
 
     app.add_middleware(HostGuard, allowed=allowed_host_names(bind, settings.allowed_hosts))
     app.add_middleware(SecurityHeaders)

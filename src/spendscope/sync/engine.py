@@ -44,15 +44,16 @@ from ..errors import (
     UpstreamError,
     WarehouseError,
 )
-from ..warehouse.store import Warehouse, row_key, to_arrow, utcnow
+from ..sources.base import ConnectionInfo, FetchContext, Window, split
+from ..sources.quarantine import quarantine, rejected_from_rows
+from ..sources.values import checked_arrow
+from ..warehouse.connection import Warehouse
+from ..warehouse.schema import row_key, to_arrow, utcnow
 from ..warehouse.tables import CORRECTIONS, EVENTS, REJECTED_ROWS, SYNC_STATE, Table
-from .base import ConnectionInfo, FetchContext, Window, split
-from .quarantine import quarantine, rejected_from_rows
-from .values import checked_arrow
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from .base import Feed
+    from ..sources.base import Feed
 
 log = logging.getLogger("spendscope.sync")
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli import _parse_now, main
-from .cli_data import _settings, friendly, home_option
+from .data import _settings, friendly, home_option
+from .main import _parse_now, main
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .warehouse.store import Warehouse
+    from ..config import Settings
+    from ..warehouse.connection import Warehouse
 
 
 def run_dashboard(
@@ -32,8 +32,8 @@ def run_dashboard(
     and gives them a local token (see `remote`); the file goes when the server stops."""
     import uvicorn
 
+    from ..web.app import create_app, serve_token
     from .remote import ServerInfo, local_url, new_token, remove_discovery, write_discovery
-    from .web.app import create_app, serve_token
 
     token = serve_token(host)
     pinned = _parse_now(os.environ.get("SPENDSCOPE_NOW"))
@@ -111,8 +111,8 @@ def serve(host: str | None, port: int | None, no_sync: bool, home: str | None) -
     other address needs SPENDSCOPE_SERVE_TOKEN. Syncs every connection every refresh_hours.
     While it runs, `status`, `report`, `connections list` and `connections delete` go through
     it."""
-    from .warehouse.store import Warehouse
-    from .web.app import serve_token
+    from ..warehouse.connection import Warehouse
+    from ..web.app import serve_token
 
     settings = _settings(home)
     host = host or settings.serve_host
@@ -127,7 +127,9 @@ def serve(host: str | None, port: int | None, no_sync: bool, home: str | None) -
                 f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port)"
             ) from None
     wh = Warehouse(settings)
-    wh.initialize()  # fails here, clearly, if another process holds the warehouse
+    from ..warehouse.refresh import initialize
+
+    initialize(wh)  # fails here, clearly, if another process holds the warehouse
     try:
         run_dashboard(settings, host, port, scheduled_sync=not no_sync, warehouse=wh)
     finally:

@@ -12,23 +12,21 @@ the space needed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from . import writer
-from .admin_tables import ADMIN_TABLES
-from .engagement_tables import ENGAGEMENT_TABLES
-from .tables import BOOKKEEPING_TABLES, CONNECTIONS, EVENTS, FACT_TABLES, SYNC_STATE, Table
+from .schema import ALL_TABLES, DATASET, row_key, to_arrow, utcnow
+from .tables import CONNECTIONS, EVENTS, SYNC_STATE, Table
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -36,24 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("spendscope.warehouse")
 
-DATASET = writer.DATASET
 DUCKDB_MEMORY_LIMIT = "256MB"
 # DuckDB spills to `<warehouse>.tmp` beyond its memory limit; this caps the spill.
 MAX_TEMP_DIRECTORY_SIZE = "4GB"
 # Free space asked for when the disk is full: at least this, and twice the warehouse's size (a
 # checkpoint writes changed blocks before it frees the old ones; mart rebuilds copy the marts).
 MIN_FREE_BYTES = 64 * 2**20
-ALL_TABLES: dict[str, Table] = {
-    t.name: t for t in (*FACT_TABLES, *ENGAGEMENT_TABLES, *ADMIN_TABLES, *BOOKKEEPING_TABLES)
-}
-
-
-def row_key(*parts: object) -> str:
-    """A stable digest of a natural key (None and '' are distinct). Never fails: text that is
-    not valid Unicode (a lone surrogate) is digested as is; the row is refused later, when it
-    is converted for the warehouse."""
-    text = "\x1f".join("\x00" if p is None else str(p) for p in parts)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Warehouse:
@@ -72,7 +58,7 @@ class Warehouse:
         # Write-ahead logs moved aside when the file was opened, not yet in the event log.
         self._recovered: list[tuple[Path, str]] = []
         # A write failure that leaves the connection unusable (a full disk): raised again by
-        # every write until `initialize()` reopens the warehouse.
+        # every write until `prepare()` reopens the warehouse.
         self.fatal: WarehouseError | None = None
         # Figures for the benchmark: write transactions, checkpoints, seconds spent writing.
         self.load_runs = 0
@@ -84,23 +70,15 @@ class Warehouse:
         return self.path.with_name(self.path.name + ".wal")
 
     # -- schema -----------------------------------------------------------------------------
-    def initialize(self) -> None:
-        """Make sure of the tables, then (re)create the views and bring the marts up to date;
-        each followed by a checkpoint. Safe to call at every start; reopens the warehouse after
-        a fatal error."""
+    def prepare(self) -> None:
+        """Open the warehouse, creating or migrating its tables (`initialize()` in `refresh`
+        also brings the views and marts up to date). Reopens it after a fatal error."""
         with self._lock:
             if self.fatal is not None:
                 self.fatal = None
                 self.close()
             with self._writing():
                 pass  # opening creates or migrates the tables (see `duckdb()`)
-        from .marts import refresh_marts
-        from .views import create_views
-
-        create_views(self)
-        # Builds the marts the first time (or after an upgrade changed them); otherwise a no-op
-        # unless rows were loaded since they were last refreshed.
-        refresh_marts(self)
 
     def _record_recovery(self, cur: Any) -> None:
         """Log each recovery of this process in the event log (of every connection known)."""
@@ -306,23 +284,15 @@ class Warehouse:
             for r in rows
         }
 
-    def delete_connection_rows(self, connection: str, tables: Iterable[str] | None = None) -> int:
-        """Remove a connection's rows (for `connections delete --purge`, or a source switch).
-
-        One transaction deletes them from every table, recomputes the double-booking table and
-        rebuilds the marts; a checkpoint follows. If any step fails, nothing of the delete is
-        visible. Returns the number of rows deleted."""
-        from .marts import rebuild_marts_in
-        from .views import refresh_overlaps_in
-
+    def delete_connection_rows_in(
+        self, cur: Any, connection: str, tables: Iterable[str] | None = None
+    ) -> int:
+        """Delete a connection's rows from `tables` (default: every table) with `cur`, inside
+        the caller's transaction; returns the number of rows deleted. The caller refreshes what
+        depends on them (`refresh.refresh(..., change=...)` does both in one transaction)."""
         existing = self.existing_tables()
         names = [n for n in (list(tables) if tables is not None else ALL_TABLES) if n in existing]
-        with self.transaction() as cur:
-            removed = writer.delete_connection(cur, names, connection)
-            refresh_overlaps_in(cur)
-            rebuild_marts_in(cur, self.existing_tables(), self.settings.overlap_precedence)
-        self.checkpoint()
-        return removed
+        return writer.delete_connection(cur, names, connection)
 
     # -- the connection -----------------------------------------------------------------------
     def duckdb(self) -> Any:
@@ -445,21 +415,3 @@ def _warehouse_error(exc: Exception) -> Exception:
         "Check free disk space and that no other process holds the warehouse file; the rows "
         "already loaded are consistent and the next sync resumes where this one stopped.",
     )
-
-
-# -- helpers to build Arrow tables ------------------------------------------------------------
-
-
-def to_arrow(table: Table, rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows (dicts with any subset of the table's columns) as an Arrow table of its schema."""
-    schema = table.arrow_schema()
-    columns = {name: [r.get(name) for r in rows] for name in schema.names}
-    return pa.Table.from_pydict(columns, schema=schema)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def day_start(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from .. import __version__
 
 
 def _fail(message: str) -> None:
@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
 
 def remember_home(ctx: click.Context, param: Any, value: str | None) -> str | None:
     """Callback of every `--home` option: traces go to this home's log."""
-    from . import errorlog
+    from .. import errorlog
 
     errorlog.set_home(Path(value) if value else None)
     return value
@@ -37,7 +37,7 @@ def remember_home(ctx: click.Context, param: Any, value: str | None) -> str | No
 
 def handle_error(exc: BaseException) -> NoReturn:
     """Print one line (and its hint) for `exc`, log its trace, and exit non-zero."""
-    from . import errorlog
+    from .. import errorlog
 
     if isinstance(exc, BrokenPipeError):  # `spendscope report | head`: the reader left
         with contextlib.suppress(OSError):
@@ -122,7 +122,7 @@ def main(debug: bool) -> None:
     organizations, sync their usage, cost, Claude Code and engagement data into a warehouse,
     and explore it from the CLI, a REST API or a web dashboard.
     """
-    from . import errorlog
+    from .. import errorlog
 
     errorlog.set_debug(debug)
     errorlog.install()
@@ -196,8 +196,8 @@ def simulate(
     not enabled. Their keys and ids are at GET /_simulator/info; the true daily totals at
     GET /_simulator/truth.
     """
-    from .simulator.server import make_server
-    from .simulator.state import SimConfig
+    from ..simulator.server import make_server
+    from ..simulator.state import SimConfig
 
     if not 0.0 <= fault_rate <= 1.0:
         _fail("--fault-rate must be between 0 and 1")
@@ -242,4 +242,4 @@ def simulate(
 
 
 # Commands over connections and the warehouse, and the demo, live in their own modules.
-from . import cli_data, cli_demo, cli_serve  # noqa: E402, F401
+from . import data, demo, serve  # noqa: E402, F401

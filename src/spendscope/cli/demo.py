@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from .cli import main
-from .cli_data import friendly
+from .data import friendly
+from .main import main
 
 
 def _default_demo_home() -> Path:
@@ -48,16 +48,16 @@ def demo(
     on the demo data (Ctrl-C stops everything)."""
     import shutil
 
-    from .cli_serve import run_dashboard
-    from .config import load_settings
-    from .connections import ConnectionStore
-    from .output import render
+    from ..config import load_settings
+    from ..connections import ConnectionStore
+    from ..output import render
+    from ..simulator.server import RunningSimulator
+    from ..simulator.state import SimConfig
+    from ..sync.engine import SyncRequest
+    from ..sync.run import run_sync
+    from ..warehouse.connection import Warehouse
     from .progress import ProgressBars
-    from .simulator.server import RunningSimulator
-    from .simulator.state import SimConfig
-    from .sources.engine import SyncRequest
-    from .sync import run_sync
-    from .warehouse.store import Warehouse
+    from .serve import run_dashboard
 
     root = Path(home) if home else _default_demo_home()
     if fresh and root.exists():
@@ -151,7 +151,7 @@ def _free_port(preferred: int) -> int:
 
 
 def _summary(wh: Any, first: date, end: date, render: Any) -> None:
-    from .analytics.queries import Scope, totals
+    from ..reporting.queries import Scope, totals
 
     click.echo(f"\nMonth to date ({first:%B %Y}, double-booked spend counted once)\n")
     for by, title, conn in (

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from .errors import ConfigError, NotFoundLocally, SpendscopeError, WarehouseError
+from ..errors import ConfigError, NotFoundLocally, SpendscopeError, WarehouseError
 
 if TYPE_CHECKING:
     import httpx
 
-    from .config import Settings
+    from ..config import Settings
 
 SERVE_FILE = "serve.json"
 PROBE_TIMEOUT = 15.0
@@ -280,7 +280,7 @@ def _health_value(key: str, value: Any) -> Any:
 
 
 def decode_health(data: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """`GET /api/v1/health` back into `analytics.health.connection_health`'s shape."""
+    """`GET /api/v1/health` back into `reporting.health.connection_health`'s shape."""
     return {label: {k: _health_value(k, v) for k, v in h.items()} for label, h in data.items()}
 
 

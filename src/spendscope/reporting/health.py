@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpendscopeError
-from ..warehouse.store import DATASET, Warehouse
+from ..warehouse.connection import Warehouse
+from ..warehouse.schema import DATASET
 
 if TYPE_CHECKING:
     from ..connections import ConnectionStore

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import _parse_now, handle_error, main, remember_home
+from .main import _parse_now, handle_error, main, remember_home
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,14 +67,14 @@ def checked_options(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .validation import check_range
+        from ..validation import check_range
 
         check_range(kwargs.get("since"), kwargs.get("until"))
         labels = list(kwargs.get("labels") or ())
         if kwargs.get("connection"):
             labels.append(kwargs["connection"])
         if labels:
-            from .connections import ConnectionStore
+            from ..connections import ConnectionStore
 
             store = ConnectionStore(_settings(kwargs.get("home")))
             for label in labels:
@@ -85,13 +85,13 @@ def checked_options(fn: F) -> F:
 
 
 def _limit(ctx: Any, param: Any, value: int | None) -> int | None:
-    from .validation import check_limit
+    from ..validation import check_limit
 
     return None if value is None else check_limit(value, f"--{param.name}")
 
 
 def _settings(home: str | None) -> Any:
-    from .config import load_settings
+    from ..config import load_settings
 
     return load_settings(home=home)
 
@@ -102,7 +102,7 @@ def _now() -> datetime:
 
 
 def _read_key(key: str | None) -> str:
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if key == "-":
         key = sys.stdin.readline().strip()
@@ -128,9 +128,9 @@ def connect() -> None:
 def _connect(
     kind: str, label: str, key: str | None, base_url: str | None, home: str | None, api: str | None
 ) -> None:
-    from .connections import ConnectionStore
-    from .operations import connect as do_connect
-    from .validation import check_base_url
+    from ..connections import ConnectionStore
+    from ..operations import connect as do_connect
+    from ..validation import check_base_url
 
     settings = _settings(home)
     store = ConnectionStore(settings)
@@ -228,12 +228,12 @@ def _health(settings: Any, server: Any = None) -> dict[str, dict[str, Any]]:
 
         return decode_health(server.get("/api/v1/health")["connections"])
     if not settings.warehouse_path.exists():
-        from .analytics.health import key_health
-        from .connections import ConnectionStore
+        from ..connections import ConnectionStore
+        from ..reporting.health import key_health
 
         return key_health(ConnectionStore(settings))  # keys that can't be decrypted
-    from .analytics.health import connection_health
-    from .warehouse.store import Warehouse
+    from ..reporting.health import connection_health
+    from ..warehouse.connection import Warehouse
 
     wh = Warehouse(settings)
     try:
@@ -249,8 +249,8 @@ def _health(settings: Any, server: Any = None) -> dict[str, dict[str, Any]]:
 @friendly
 def connections_list(include_deleted: bool, fmt: str, home: str | None) -> None:
     """The connections: label, kind, organization, key hint, state, last sync."""
-    from .connections import ConnectionStore
-    from .output import render
+    from ..connections import ConnectionStore
+    from ..output import render
 
     settings = _settings(home)
     with _serving(settings) as server:
@@ -289,8 +289,8 @@ def connections_list(include_deleted: bool, fmt: str, home: str | None) -> None:
 @friendly
 def connections_test(label: str, home: str | None) -> None:
     """Test a connection's key against the API, with the connect-time diagnosis."""
-    from .connections import ConnectionStore
-    from .operations import check_connection
+    from ..connections import ConnectionStore
+    from ..operations import check_connection
 
     settings = _settings(home)
     done = check_connection(settings, ConnectionStore(settings), label, now=_now())
@@ -312,8 +312,8 @@ def connections_delete(label: str, purge: bool, home: str | None) -> None:
     """Delete a connection: its stored key, and with --purge its record and rows. All of it or
     nothing: the warehouse changes first, the key store last; a busy warehouse stops it before
     anything changes. While `spendscope serve` runs, it goes through the server."""
-    from .connections import ConnectionStore
-    from .operations import delete_connection
+    from ..connections import ConnectionStore
+    from ..operations import delete_connection
 
     settings = _settings(home)
     with _serving(settings) as server:
@@ -338,7 +338,7 @@ def connections_delete(label: str, purge: bool, home: str | None) -> None:
 
 def _date(ctx: Any, param: Any, value: str | None) -> date | None:
     """A YYYY-MM-DD option from 2000-01-01 to 2100-01-01 (one line and exit 2 otherwise)."""
-    from .validation import parse_date
+    from ..validation import parse_date
 
     return None if value is None else parse_date(value, f"--{param.name}")
 
@@ -362,13 +362,13 @@ def sync(
 ) -> None:
     """One sync pass: backfill new connections, fetch new data, re-read the reconciliation
     window (for cron; `serve` does this every 6 hours)."""
-    from .connections import ConnectionStore
-    from .errors import ConfigError
-    from .output import render
+    from ..connections import ConnectionStore
+    from ..errors import ConfigError
+    from ..output import render
+    from ..sync.engine import SyncRequest
+    from ..sync.run import run_sync
+    from ..warehouse.connection import Warehouse
     from .progress import ProgressBars
-    from .sources.engine import SyncRequest
-    from .sync import run_sync
-    from .warehouse.store import Warehouse
 
     settings = _settings(home)
     store = ConnectionStore(settings)
@@ -476,9 +476,9 @@ def status(n_events: int, fmt: str, home: str | None) -> None:
 
 
 def _status(settings: Any, server: Any, n_events: int, fmt: str) -> None:
-    from .analytics.health import recent_events
-    from .connections import ConnectionStore
-    from .output import render
+    from ..connections import ConnectionStore
+    from ..output import render
+    from ..reporting.health import recent_events
 
     health = _health(settings, server)
     conns = ConnectionStore(settings).list(include_deleted=True)
@@ -510,7 +510,7 @@ def _status(settings: Any, server: Any, n_events: int, fmt: str) -> None:
             )
             _show_events(c.label, decode_events(answer["events"]))
     elif settings.warehouse_path.exists():
-        from .warehouse.store import Warehouse
+        from ..warehouse.connection import Warehouse
 
         wh = Warehouse(settings)
         try:
@@ -521,7 +521,7 @@ def _status(settings: Any, server: Any, n_events: int, fmt: str) -> None:
 
 
 def _show_events(label: str, events: list[dict[str, Any]]) -> None:
-    from .output import render
+    from ..output import render
 
     if events:
         click.echo(f"\n{label} — recent events")
@@ -575,10 +575,10 @@ def report(
 ) -> None:
     """Totals from the warehouse, grouped by any dimensions (double-booked spend counted once):
     the same queries as the dashboard and the REST API."""
-    from .analytics.queries import GRANULARITIES, Scope, parse_filters, totals
-    from .errors import ConfigError
-    from .output import render
-    from .warehouse.store import Warehouse
+    from ..errors import ConfigError
+    from ..output import render
+    from ..reporting.queries import GRANULARITIES, Scope, parse_filters, totals
+    from ..warehouse.connection import Warehouse
 
     settings = _settings(home)
     if not settings.warehouse_path.exists():
@@ -602,7 +602,9 @@ def report(
     scope = Scope(since or date(2000, 1, 1), until or date(2100, 1, 1), parse_filters(wanted))
     wh = Warehouse(settings)
     try:
-        wh.initialize()
+        from ..warehouse.refresh import initialize
+
+        initialize(wh)
         cols, rows = totals(wh, metric, scope, dims, limit)
     finally:
         wh.close()

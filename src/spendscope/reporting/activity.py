@@ -9,7 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..warehouse.store import DATASET, Warehouse
+from ..warehouse.connection import Warehouse
+from ..warehouse.schema import DATASET
 from .queries import GRANULARITIES, Scope, _bad, money, periods, privacy
 
 S = DATASET

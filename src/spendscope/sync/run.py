@@ -14,17 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import SpendscopeError
-from .sources.base import ConnectionInfo, Feed
-from .sources.engine import ConnectionReport, ConnectionSync, Progress, SyncRequest, event_row
-from .upstream.client import AnthropicClient
-from .upstream.ratelimit import limiter_for
-from .warehouse.store import Warehouse, row_key, to_arrow, utcnow
-from .warehouse.tables import CONNECTIONS, EVENTS
+from ..errors import SpendscopeError
+from ..sources.base import ConnectionInfo, Feed
+from ..upstream.client import AnthropicClient
+from ..upstream.ratelimit import limiter_for
+from ..warehouse.connection import Warehouse
+from ..warehouse.refresh import initialize, refresh
+from ..warehouse.schema import row_key, to_arrow, utcnow
+from ..warehouse.tables import CONNECTIONS, EVENTS
+from .engine import ConnectionReport, ConnectionSync, Progress, SyncRequest, event_row
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .connections import Connection, ConnectionStore
+    from ..config import Settings
+    from ..connections import Connection, ConnectionStore
 
 log = logging.getLogger("spendscope.sync")
 
@@ -42,10 +44,10 @@ _ADMIN_FEEDS = {
 
 
 def feeds_for(kind: str) -> list[Feed]:
-    from .sources.admin import admin_feeds
-    from .sources.claude_code import claude_code_feeds
-    from .sources.cost_usage import cost_usage_feeds
-    from .sources.engagement import engagement_feeds
+    from ..sources.admin import admin_feeds
+    from ..sources.claude_code import claude_code_feeds
+    from ..sources.cost_usage import cost_usage_feeds
+    from ..sources.engagement import engagement_feeds
 
     feeds: list[Feed] = list(cost_usage_feeds(kind))
     feeds += claude_code_feeds() if kind == "console" else engagement_feeds()
@@ -126,11 +128,11 @@ def run_sync(
     for c in conns:
         if not c.is_active:
             raise SpendscopeError(f"Connection '{c.label}' was deleted; it cannot be synced.")
-    warehouse.initialize()
+    initialize(warehouse)
     record_connections(warehouse, store)
     first_sync = {c.label: not warehouse.sync_state(c.label) for c in conns}
 
-    from .analytics.health import syncing
+    from ..reporting.health import syncing
 
     def one(conn: Connection) -> ConnectionReport:
         # A connection that can't start (its key can't be decrypted, ...) fails alone: the
@@ -161,13 +163,7 @@ def run_sync(
         pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
     if warehouse.fatal is not None:
         raise warehouse.fatal  # a full disk: one line, and the refresh would fail the same way
-    from .warehouse.marts import refresh_marts
-    from .warehouse.views import create_views, refresh_overlaps
-
-    # Overlaps (one transaction), views and marts (each followed by a checkpoint).
-    refresh_overlaps(warehouse)
-    create_views(warehouse)
-    refresh_marts(warehouse)
+    refresh(warehouse)  # overlaps, views, marts: each followed by a checkpoint
     for report in reports:
         if first_sync.get(report.label) and not report.error:
             notify_ready(settings, warehouse, report)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..warehouse.store import Warehouse
+    from ..warehouse.connection import Warehouse
 
 log = logging.getLogger("spendscope.serve")
 
@@ -110,7 +110,7 @@ class SyncService:
 
     def _run(self, labels: list[str]) -> None:
         from ..connections import ConnectionStore
-        from ..sync import run_sync
+        from .run import run_sync
 
         try:
             store = ConnectionStore(self.settings)

@@ -27,8 +27,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..privacy import PATTERN as PSEUDONYM
 from ..privacy import Pseudonymizer, hide_filters, pseudonymizer
+from ..warehouse.connection import Warehouse
 from ..warehouse.marts import MART_SPEND, MART_USAGE
-from ..warehouse.store import DATASET, Warehouse
+from ..warehouse.schema import DATASET
 
 S = DATASET
 NONE_KEY = "__none__"
