@@ -9,9 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ..money import exact
 from ..warehouse.connection import Warehouse
 from ..warehouse.schema import DATASET
-from .queries import GRANULARITIES, Scope, _bad, money, periods, privacy
+from .queries import GRANULARITIES, Scope, _bad, periods, privacy
 
 S = DATASET
 TOOLS = ("edit", "multi_edit", "write", "notebook_edit")
@@ -66,8 +67,8 @@ def claude_code(
         "active_users": active,
         **{k: int(v or 0) for k, v in zip(_COUNTS, row[1:6], strict=True)},
         "accept_rate": _rate(acc_all, rej_all),
-        "cost": money(cost),
-        "cost_per_active_user": money((cost / active).quantize(Decimal("0.01")))
+        "cost": exact(cost),
+        "cost_per_active_user": exact((cost / active).quantize(Decimal("0.01")))
         if active
         else None,
     }
@@ -86,7 +87,7 @@ def claude_code(
                 "period": p.isoformat(),
                 "active_users": int(r[1] or 0) if r else 0,
                 **{k: int(v or 0) for k, v in zip(_COUNTS, r[2:7] if r else [0] * 5, strict=True)},
-                "cost": money(Decimal(r[7] or 0) / 100) if r else "0.00",
+                "cost": exact(Decimal(r[7] or 0) / 100) if r else "0.00",
             }
         )
     user_rows = warehouse.read(
@@ -104,7 +105,7 @@ def claude_code(
             "active_days": int(r[2] or 0),
             **{k: int(v or 0) for k, v in zip(_COUNTS, r[3:8], strict=True)},
             "accept_rate": _rate(r[8], r[9]),
-            "cost": money(Decimal(r[10] or 0) / 100),
+            "cost": exact(Decimal(r[10] or 0) / 100),
         }
         for r in user_rows
     ]

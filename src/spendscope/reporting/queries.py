@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ConfigError
+from ..money import exact, exact_units, usd
 from ..privacy import PATTERN as PSEUDONYM
 from ..privacy import Pseudonymizer, hide_filters, pseudonymizer
 from ..warehouse.connection import Warehouse
@@ -297,32 +298,10 @@ def _run(warehouse: Warehouse, sql: str, params: Sequence[Any]) -> list[tuple[An
 def _value(m: Metric, v: Any) -> Any:
     """A metric's value for the outside: exact decimal text for money, an int for counts."""
     if v is None:
-        return money(0) if m.unit == "usd" else 0
+        return exact(0) if m.unit == "usd" else 0
     if m.unit == "usd":
-        return money_units(int(v))
+        return exact_units(int(v))
     return int(v)
-
-
-def usd(v: Any) -> Decimal:
-    """A mart money sum (integer units of 1e-11 USD) in dollars, exactly."""
-    return Decimal(int(v or 0)).scaleb(-11)
-
-
-def money_units(n: int) -> str:
-    """Integer units of 1e-11 USD as exact dollar text ("12.5" -> "12.50")."""
-    sign = "-" if n < 0 else ""
-    whole, frac = divmod(abs(n), 10**11)
-    digits = f"{frac:011d}".rstrip("0").ljust(2, "0")
-    return f"{sign}{whole}.{digits}"
-
-
-def money(v: Any) -> str:
-    d = v if isinstance(v, Decimal) else Decimal(str(v))
-    text = format(d.normalize(), "f") if d else "0"
-    if "." not in text:
-        return text + ".00"
-    whole, frac = text.split(".")
-    return f"{whole}.{frac.ljust(2, '0')}"
 
 
 def _key(v: Any) -> str:
@@ -717,7 +696,7 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
                         "label": _label(k, label),
                         "current": _value(m, cur),
                         "previous": _value(m, prv),
-                        "delta": money(delta),
+                        "delta": exact(delta),
                         "_abs": abs(delta),
                     }
                 )
@@ -730,17 +709,17 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
         "month_to_date": {
             "since": first.isoformat(),
             "until": end.isoformat(),
-            "cost": money(mtd),
-            "list_cost": money(mtd_list),
+            "cost": exact(mtd),
+            "list_cost": exact(mtd_list),
         },
         "last_month": {
             "since": prev.isoformat(),
             "until": prev_end.isoformat(),
-            "cost": money(last_same),
-            "full_month_cost": money(last_full),
+            "cost": exact(last_same),
+            "full_month_cost": exact(last_full),
         },
         "change": float((mtd - last_same) / last_same) if last_same else None,
-        "forecast": money(forecast.quantize(Decimal("0.01"))),
+        "forecast": exact(forecast.quantize(Decimal("0.01"))),
         "trend": trend,
         "top": tops,
         "movers": movers[:8],

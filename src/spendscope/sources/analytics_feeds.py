@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from ..errors import InvalidRequest, NotFound, UpstreamError
@@ -33,10 +32,10 @@ from .values import (
     choice,
     count,
     integer,
+    money,
     text,
     timestamp,
 )
-from .values import money as _money
 
 ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"
 ANALYTICS_LIMIT = 1000  # rows (page units) per page: the maximum
@@ -103,12 +102,6 @@ def refused(exc: UpstreamError) -> bool:
 
 
 # -- row helpers shared by every cost/usage feed ----------------------------------------------
-
-
-def money(value: Any, name: str = "amount", *, required: bool = False) -> Decimal | None:
-    """An amount of cents from the API as a Decimal: decimal strings exactly (never through
-    float), rounded once to the MONEY scale (see `values.money`)."""
-    return _money(value, name, required=required)
 
 
 def obj(value: Any, name: str) -> dict[str, Any]:

@@ -42,7 +42,6 @@ from .analytics_feeds import (
     bucket_of,
     finish_row,
     merge_rows,
-    money,
     note_watermark,
     obj,
     optional_int,
@@ -50,7 +49,7 @@ from .analytics_feeds import (
     usage_metrics,
 )
 from .base import FeedResult, FetchContext, Window
-from .values import Unrepresentable, boolean, bucket_bound, text
+from .values import Unrepresentable, boolean, bucket_bound, money, text
 
 FAST_MODE_BETA = "fast-mode-2026-02-01"
 CONSOLE_LIMIT = 31  # daily buckets per page: the maximum of both Console reports
