@@ -17,6 +17,7 @@ test: sync lint typecheck unit
 lint:
 	$(UV) run ruff check src tests benchmarks
 	$(UV) run ruff format --check src tests benchmarks
+	$(UV) run lint-imports
 
 format:
 	$(UV) run ruff format src tests benchmarks

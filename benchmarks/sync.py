@@ -34,7 +34,7 @@ from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.sources.base import ANALYTICS_MAX_DAYS, split
-from spendscope.sync.engine import SyncRequest
+from spendscope.sync.reports import SyncRequest
 from spendscope.sync.run import run_sync
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.refresh import initialize

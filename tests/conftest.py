@@ -16,7 +16,7 @@ from spendscope.config import Settings, load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
-from spendscope.sync.engine import SyncRequest
+from spendscope.sync.reports import SyncRequest
 from spendscope.sync.run import run_sync
 from spendscope.upstream.ratelimit import reset_limiters
 from spendscope.warehouse.connection import Warehouse

@@ -364,7 +364,7 @@ CHECKPOINT;
 
 
 def test_a_warehouse_written_through_dlt_is_migrated_on_open(tmp_path: Path) -> None:
-    from spendscope.sync.engine import event_row
+    from spendscope.sync.reports import event_row
     from spendscope.warehouse.connection import Warehouse
     from spendscope.warehouse.schema import to_arrow
     from spendscope.warehouse.tables import EVENTS
@@ -407,7 +407,7 @@ def test_a_window_that_fails_midway_leaves_nothing(tmp_path: Path) -> None:
     import pyarrow as pa
 
     from spendscope.errors import WarehouseError
-    from spendscope.sync.engine import event_row
+    from spendscope.sync.reports import event_row
     from spendscope.warehouse.connection import Warehouse
     from spendscope.warehouse.schema import row_key, to_arrow
     from spendscope.warehouse.tables import EVENTS, SYNC_STATE

@@ -21,7 +21,8 @@ from spendscope.sources.base import ConnectionInfo, Feed, FeedResult, FetchConte
 from spendscope.sources.claude_code import PATH as CC_PATH
 from spendscope.sources.claude_code import claude_code_feeds
 from spendscope.sources.engagement import available_end, engagement_feeds
-from spendscope.sync.engine import ConnectionSync, SyncRequest
+from spendscope.sync.engine import ConnectionSync
+from spendscope.sync.reports import SyncRequest
 from spendscope.upstream.client import AnthropicClient
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.refresh import initialize

@@ -25,7 +25,7 @@ from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
 from spendscope.reporting.health import connection_health, syncing
 from spendscope.simulator.server import RunningSimulator
-from spendscope.sync.engine import event_row
+from spendscope.sync.reports import event_row
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import to_arrow, utcnow

@@ -43,7 +43,8 @@ from spendscope.sources.admin import admin_feeds
 from spendscope.sources.base import ConnectionInfo, Feed
 from spendscope.sources.claude_code import ClaudeCodeFeed
 from spendscope.sources.cost_usage import CostUsageFeed
-from spendscope.sync.engine import ConnectionReport, ConnectionSync, SyncRequest
+from spendscope.sync.engine import ConnectionSync
+from spendscope.sync.reports import ConnectionReport, SyncRequest
 from spendscope.sync.run import make_client_factory, run_sync
 from spendscope.upstream.ratelimit import reset_limiters
 from spendscope.warehouse.connection import Warehouse

@@ -32,7 +32,7 @@ from spendscope.config import Settings
 from spendscope.errors import WarehouseError
 from spendscope.operations import delete_connection
 from spendscope.simulator.server import RunningSimulator
-from spendscope.sync.engine import event_row
+from spendscope.sync.reports import event_row
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import to_arrow

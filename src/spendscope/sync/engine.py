@@ -22,26 +22,18 @@ hold is set aside in `rejected_rows` (`quarantine.py`) and the rest of its windo
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     AuthenticationFailed,
-    MalformedResponse,
     PermissionDenied,
-    RateLimited,
-    ServerError,
     SpendscopeError,
-    TransportFailure,
-    UpstreamError,
     WarehouseError,
 )
 from ..sources.base import ConnectionInfo, FetchContext, Window, split
@@ -49,101 +41,23 @@ from ..sources.quarantine import quarantine, rejected_from_rows
 from ..sources.values import checked_arrow
 from ..warehouse.connection import Warehouse
 from ..warehouse.schema import row_key, to_arrow, utcnow
-from ..warehouse.tables import CORRECTIONS, EVENTS, REJECTED_ROWS, SYNC_STATE, Table
+from ..warehouse.tables import CORRECTIONS, EVENTS, REJECTED_ROWS, SYNC_STATE
+from .reports import (
+    STOPPED,
+    ConnectionReport,
+    FeedReport,
+    Progress,
+    SyncRequest,
+    error_category,
+    event_row,
+)
+from .revisions import diff_rows
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..sources.base import Feed
 
 log = logging.getLogger("spendscope.sync")
-
-
-@dataclass
-class SyncRequest:
-    since: date | None = None
-    until: date | None = None  # exclusive
-    full: bool = False
-
-
-@dataclass
-class FeedReport:
-    feed: str
-    windows: int = 0
-    rows: int = 0
-    corrections: int = 0
-    pages: int = 0
-    error: str | None = None
-    skipped: str | None = None
-    # Rows set aside in `rejected_rows` (unrepresentable values); the rest loaded.
-    rejected: int = 0
-
-
-@dataclass
-class ConnectionReport:
-    label: str
-    feeds: list[FeedReport] = field(default_factory=list)
-    error: str | None = None
-    error_hint: str | None = None
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    seconds: float = 0.0
-    # Requests per endpoint path (retries included).
-    by_endpoint: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.feeds)
-
-    @property
-    def corrections(self) -> int:
-        return sum(f.corrections for f in self.feeds)
-
-    @property
-    def rejected(self) -> int:
-        return sum(f.rejected for f in self.feeds)
-
-    @property
-    def failed_feeds(self) -> list[FeedReport]:
-        return [f for f in self.feeds if f.error]
-
-
-Progress = Callable[[str, str, int, int], None]  # (connection, feed, done, total)
-STOPPED = "not synced: the key was refused (401) on another feed"
-
-
-def error_category(exc: BaseException) -> str:
-    if isinstance(exc, AuthenticationFailed):
-        return "credential"
-    if isinstance(exc, PermissionDenied):
-        return "scope"
-    if isinstance(exc, RateLimited):
-        return "rate_limit"
-    if isinstance(exc, ServerError | TransportFailure):
-        return "server"
-    if isinstance(exc, MalformedResponse | UpstreamError):
-        return "data"
-    return "sync"
-
-
-def event_row(
-    connection: str,
-    level: str,
-    category: str,
-    message: str,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> dict[str, Any]:
-    at = at or utcnow()
-    return {
-        "row_key": row_key(connection, at.isoformat(), category, message),
-        "connection_label": connection,
-        "occurred_at": at,
-        "level": level,
-        "category": category,
-        "message": message,
-        "detail": json.dumps(detail or {}, default=str, sort_keys=True),
-    }
 
 
 def plan_windows(
@@ -180,105 +94,6 @@ def plan_windows(
     if start >= end:
         return []
     return split(start, end, feed.window_days)
-
-
-def _norm(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, Decimal):
-        return format(v.normalize(), "f")
-    if isinstance(v, float):
-        return format(Decimal(repr(v)).normalize(), "f")
-    return str(v)
-
-
-def diff_rows(
-    table: Table,
-    connection: str,
-    existing: dict[str, tuple[Any, ...]],
-    new_rows: list[dict[str, Any]],
-    detected_at: datetime,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """(corrections, row_keys to delete) between the loaded rows of a window and new ones.
-
-    `existing` maps row_key -> (bucket_start, is_provisional, *metrics). Rows that were
-    provisional are expected to grow and are updated without a correction entry."""
-    corrections: list[dict[str, Any]] = []
-    seen = set()
-    for row in new_rows:
-        key = row["row_key"]
-        seen.add(key)
-        old = existing.get(key)
-        if old is None:
-            if existing:
-                corrections.append(
-                    _correction(
-                        table,
-                        connection,
-                        key,
-                        row["bucket_start"],
-                        "*",
-                        None,
-                        "present",
-                        "added",
-                        detected_at,
-                    )
-                )
-            continue
-        bucket_start, was_provisional, *old_metrics = old
-        if was_provisional:
-            continue
-        for name, old_value in zip(table.metrics, old_metrics, strict=True):
-            a, b = _norm(old_value), _norm(row.get(name))
-            if a != b:
-                corrections.append(
-                    _correction(
-                        table, connection, key, bucket_start, name, a, b, "changed", detected_at
-                    )
-                )
-    removed = [k for k in existing if k not in seen]
-    for key in removed:
-        bucket_start, was_provisional, *_ = existing[key]
-        if not was_provisional:
-            corrections.append(
-                _correction(
-                    table,
-                    connection,
-                    key,
-                    bucket_start,
-                    "*",
-                    "present",
-                    None,
-                    "removed",
-                    detected_at,
-                )
-            )
-    return corrections, removed
-
-
-def _correction(
-    table: Table,
-    connection: str,
-    target: str,
-    bucket_start: Any,
-    column: str,
-    old: str | None,
-    new: str | None,
-    change: str,
-    at: datetime,
-) -> dict[str, Any]:
-    return {
-        "row_key": row_key(connection, table.name, target, column, at.isoformat()),
-        "connection_label": connection,
-        "table_name": table.name,
-        "target_row_key": target,
-        "bucket_start": bucket_start,
-        "column_name": column,
-        "old_value": old,
-        "new_value": new,
-        "change": change,
-        "detected_at": at,
-    }
 
 
 class ConnectionSync:

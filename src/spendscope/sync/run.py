@@ -22,7 +22,8 @@ from ..warehouse.connection import Warehouse
 from ..warehouse.refresh import initialize, refresh
 from ..warehouse.schema import row_key, to_arrow, utcnow
 from ..warehouse.tables import CONNECTIONS, EVENTS
-from .engine import ConnectionReport, ConnectionSync, Progress, SyncRequest, event_row
+from .engine import ConnectionSync
+from .reports import ConnectionReport, Progress, SyncRequest, event_row
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -71,7 +72,7 @@ def connection_rows(store: ConnectionStore) -> list[dict[str, Any]]:
             "state": c.state,
             "updated_at": now,
         }
-        for c in store.list(include_deleted=True)
+        for c in store.all(include_deleted=True)
     ]
 
 
@@ -124,7 +125,7 @@ def run_sync(
 ) -> list[ConnectionReport]:
     """Sync the given connections (default: every active one); returns a report for each."""
     request = request or SyncRequest()
-    conns = [store.get(label) for label in labels] if labels else store.list()
+    conns = [store.get(label) for label in labels] if labels else store.all()
     for c in conns:
         if not c.is_active:
             raise SpendscopeError(f"Connection '{c.label}' was deleted; it cannot be synced.")

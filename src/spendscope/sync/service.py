@@ -114,7 +114,7 @@ class SyncService:
 
         try:
             store = ConnectionStore(self.settings)
-            if not labels and not store.list():
+            if not labels and not store.all():
                 self.results = []
                 return
             reports = run_sync(

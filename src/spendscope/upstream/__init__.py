@@ -4,8 +4,9 @@ key check. See docs/upstream-client.md."""
 from __future__ import annotations
 
 from .client import ANTHROPIC_VERSION, DEFAULT_BASE_URL, AnthropicClient, Response, encode_params
+from .keys import classify_key
 from .pagination import console_report_pages, id_pages, report_pages, token_pages
-from .probe import OrgIdentity, classify_key, probe_console, probe_enterprise
+from .probe import OrgIdentity, probe_console, probe_enterprise
 from .ratelimit import RateLimiter, limiter_for, reset_limiters
 
 __all__ = [

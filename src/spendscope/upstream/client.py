@@ -36,7 +36,7 @@ from ..errors import (
     UpstreamError,
     mask_key,
 )
-from .probe import classify_key
+from .keys import classify_key
 from .ratelimit import RateLimiter
 
 __all__ = [
@@ -264,7 +264,7 @@ class AnthropicClient:
     # -- identity -------------------------------------------------------------------------------
     @property
     def key_kind(self) -> str:
-        """What the key's prefix says it is (see `probe.classify_key`)."""
+        """What the key's prefix says it is (see `keys.classify_key`)."""
         return classify_key(self._key.reveal())
 
     @property

@@ -30,6 +30,7 @@ from ..errors import (
 
 if TYPE_CHECKING:
     from .client import AnthropicClient, ParamValue
+from .keys import KIND_NAMES, classify_key
 
 __all__ = [
     "ANALYTICS_FLOOR",
@@ -51,30 +52,9 @@ ENTERPRISE_PROBE_LAG_DAYS = 4
 CONSOLE_KEYS_WHERE = "in the Claude Console under Settings › Admin keys (organization admins only)"
 ENTERPRISE_KEYS_WHERE = "at claude.ai under Organization settings › API (Primary Owner only)"
 
-_PREFIXES = (
-    ("sk-ant-admin01-", "admin"),
-    ("sk-ant-api01-", "analytics"),
-    ("sk-ant-api03-", "standard"),
-    ("sk-ant-oat01-", "oauth"),
-)
-_KIND_NAMES = {
-    "admin": "a Claude Console Admin API key (sk-ant-admin01-…)",
-    "analytics": "a Claude Enterprise analytics key (sk-ant-api01-…)",
-    "standard": "a standard API key (sk-ant-api03-…)",
-    "oauth": "an OAuth access token (sk-ant-oat01-…)",
-}
 _TOO_RECENT = re.compile(r"latest available|not (yet )?available", re.IGNORECASE)
 _NOT_ENTERPRISE = re.compile(r"enterprise plan", re.IGNORECASE)
 _NOT_ENABLED = re.compile(r"not enabled", re.IGNORECASE)
-
-
-def classify_key(key: str) -> str:
-    """`admin`, `analytics`, `standard`, `oauth` or `unknown`, from the key's prefix."""
-    key = key.strip()
-    for prefix, kind in _PREFIXES:
-        if key.startswith(prefix):
-            return kind
-    return "unknown"
 
 
 @dataclass(frozen=True)
@@ -106,7 +86,7 @@ def _check_console_kind(kind: str) -> None:
     if kind == "analytics":
         raise KeyCheckFailed(
             "wrong_key_type",
-            f"This is {_KIND_NAMES['analytics']}, but a Console connection needs a Claude "
+            f"This is {KIND_NAMES['analytics']}, but a Console connection needs a Claude "
             "Console Admin API key (sk-ant-admin01-…).",
             "Connect this key with `spendscope connect enterprise` instead, or create an "
             f"Admin API key {CONSOLE_KEYS_WHERE}.",
@@ -119,7 +99,7 @@ def _check_enterprise_kind(kind: str) -> None:
     if kind in ("admin", "oauth"):
         raise KeyCheckFailed(
             "wrong_key_type",
-            f"This is {_KIND_NAMES[kind]}, but an Enterprise connection needs a Claude "
+            f"This is {KIND_NAMES[kind]}, but an Enterprise connection needs a Claude "
             "Enterprise analytics key (sk-ant-api01-…) with the read:analytics scope.",
             "Connect this key with `spendscope connect console` instead, or create an "
             f"analytics key with read:analytics {ENTERPRISE_KEYS_WHERE}.",
