@@ -13,7 +13,8 @@ import platformdirs
 import pytest
 from cryptography.fernet import Fernet
 
-from spendscope.config import ConfigError, Settings, default_home, load_settings
+from spendscope.config import Settings, default_home, load_settings
+from spendscope.errors import ConfigError
 from spendscope.secrets import SecretError, Vault, generate_master_key, mask_key
 
 ADMIN_KEY = "sk-ant-admin01-" + "Q" * 89 + "w9AA"
@@ -165,6 +166,68 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
     text = repr(load_settings(home=tmp_path, env=env))
     assert "horse" not in text
     assert "tokentoken" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "toml", "allowed"),
+    [
+        ("serve_port", "true", "whole number"),
+        ("refresh_hours", '"inf"', "> 0"),
+        ("enterprise_floor", "2026-02-01T00:00:00", "2026-01-01"),
+        ("serve_host", "5", "non-empty string"),
+        ("allowed_hosts", "[1, 2]", "host names separated by commas"),
+        ("allowed_hosts", '["spend.example.com:8000"]', "without port"),
+        ("api_mode", "3", "auto, analytics, legacy"),
+    ],
+)
+def test_file_values_of_the_wrong_type(tmp_path: Path, name: str, toml: str, allowed: str) -> None:
+    (tmp_path / "settings.toml").write_text(f"{name} = {toml}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(home=tmp_path, env={})
+    message = str(info.value)
+    assert message.startswith(f"setting {name} (from {tmp_path / 'settings.toml'}): ")
+    assert allowed in message
+
+
+def test_file_lists_and_words_are_normalised(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        'allowed_hosts = ["Spend.Example.com", "spend.example.com", "[::1]"]\n'
+        'api_mode = " Legacy "\npseudonymize_emails = "on"\n'
+    )
+    s = load_settings(home=tmp_path, env={})
+    assert s.allowed_hosts == ("spend.example.com", "::1")
+    assert (s.api_mode, s.pseudonymize_emails) == ("legacy", True)
+
+
+def test_environment_names_are_exact_and_others_are_ignored(tmp_path: Path) -> None:
+    env = {
+        "spendscope_api_mode": "legacy",
+        "SPENDSCOPE_SERVE_PORT": "   ",
+        "SPENDSCOPE_SERVE_TOKEN": "t" * 20,
+        "SPENDSCOPE_NO_SUCH_SETTING": "1",
+    }
+    s = load_settings(home=tmp_path, env=env)
+    assert (s.api_mode, s.serve_port) == ("auto", 8000)
+
+
+def test_a_bad_secret_value_is_not_echoed(tmp_path: Path) -> None:
+    env = {"SPENDSCOPE_NOTIFY_WEBHOOK": "ftp://hooks.example/T000/tokentoken"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(home=tmp_path, env=env)
+    assert "SPENDSCOPE_NOTIFY_WEBHOOK): (hidden) is not allowed" in str(info.value)
+    assert "tokentoken" not in str(info.value)
+
+
+def test_settings_are_immutable_and_changed_copies_are_checked(tmp_path: Path) -> None:
+    s = load_settings(home=tmp_path, env={})
+    with pytest.raises(ValueError, match="frozen"):
+        s.serve_port = 9000
+    changed = s.with_changes(serve_port=9000, api_mode="LEGACY")
+    assert (changed.serve_port, changed.api_mode) == (9000, "legacy")
+    assert (s.serve_port, s.api_mode) == (8000, "auto")
+    assert changed.warehouse_path == s.warehouse_path
+    with pytest.raises(ConfigError, match=r"setting serve_port \(from Settings\): -1 is not"):
+        s.with_changes(serve_port=-1)
 
 
 def test_ensure_home_creates_private_dir(tmp_path: Path, permissive_umask: None) -> None:

@@ -1,74 +1,342 @@
-"""Settings: built once by `load_settings()` and passed down; never built at import time.
+"""Settings: declared once, as the fields of `Settings`; built once by `load_settings()` and
+passed down; never built at import time.
 
-Precedence, highest first: explicit arguments (``--home``, command-line overrides), environment
-variables ``SPENDSCOPE_*``, ``$SPENDSCOPE_HOME/settings.toml``, defaults. Every setting is
-documented in ``docs/configuration.md``.
+Each field carries its description, an example value and its rules; `docs/configuration.md` is
+generated from them (`spendscope.docgen.configuration`). Precedence, highest first: explicit
+arguments (``--home``, command-line overrides), environment variables ``SPENDSCOPE_*``,
+``$SPENDSCOPE_HOME/settings.toml``, defaults.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 from urllib.parse import urlsplit
 
 import platformdirs
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import errors
 
 ENV_PREFIX = "SPENDSCOPE_"
 SETTINGS_FILE = "settings.toml"
-API_MODES = ("auto", "analytics", "legacy")
-OVERLAP_PRECEDENCES = ("console", "enterprise")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+ApiMode = Literal["auto", "analytics", "legacy"]
+OverlapPrecedence = Literal["console", "enterprise"]
+API_MODES: tuple[str, ...] = get_args(ApiMode)
+OVERLAP_PRECEDENCES: tuple[str, ...] = get_args(OverlapPrecedence)
 
 
-class ConfigError(errors.ConfigError, ValueError):
-    """A setting has a value that is not allowed; the message names the setting and the fix."""
+def env_name(name: str) -> str:
+    """The environment variable of a setting: `api_mode` -> `SPENDSCOPE_API_MODE`."""
+    return ENV_PREFIX + name.upper()
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable, validated. Build it with `load_settings()`."""
+# --- what a value may be ------------------------------------------------------------------------
 
-    home: Path
-    warehouse_path: Path = Path("warehouse.duckdb")  # relative paths are under `home`
-    base_url: str = "https://api.anthropic.com"
-    refresh_hours: float = 6.0
-    reconciliation_days: int = 30
-    engagement_reconciliation_days: int = 7
-    console_backfill_days: int = 183
-    enterprise_backfill_days: int = 365
-    enterprise_floor: date = date(2026, 1, 1)
-    api_mode: str = "auto"
-    overlap_precedence: str = "console"
-    analytics_rpm: int = 60
-    admin_rpm: int = 0
-    http_timeout: float = 30.0
-    pseudonymize_emails: bool = False
-    # A webhook URL often embeds a token (Slack, Teams): kept out of repr.
-    notify_webhook: str | None = field(default=None, repr=False)
-    serve_host: str = "127.0.0.1"
-    serve_port: int = 8000
-    # Host names (besides loopback ones) the dashboard answers to, e.g. behind a reverse proxy.
-    allowed_hosts: tuple[str, ...] = ()
-    # The master key for stored API keys, from SPENDSCOPE_SECRET_KEY only (see secrets.py).
-    secret_key: str | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = _coerce(f.name, getattr(self, f.name), "Settings")
-            object.__setattr__(self, f.name, value)
-        if not self.warehouse_path.is_absolute():
-            object.__setattr__(self, "warehouse_path", self.home / self.warehouse_path)
+class _Accepts(NamedTuple):
+    """What a kind of setting accepts, in the words of its error message and of the reference."""
+
+    text: str
+
+
+class _Refused(ValueError):
+    """A value refused for a reason more precise than the setting's `_Accepts` text."""
+
+
+# Values from the environment and the file may carry blanks around them: each parser drops them.
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1
+        raise ValueError("a boolean is not a number")
+    return value.strip() if isinstance(value, str) else value
+
+
+def _word(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError("not a non-empty string")
+
+
+def _url(value: Any) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+        parts = urlsplit(text)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return text.rstrip("/")
+    raise ValueError("not an http(s) URL")
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, str | os.PathLike) and str(value).strip():
+        return Path(str(value).strip()).expanduser()
+    raise ValueError("not a path")
+
+
+def _home(value: Any) -> Path:
+    return _path(value).absolute()
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip())
+    raise ValueError("not a date")
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def host_name(text: str) -> str | None:
+    """`text` as a canonical host name (lower case; IPv6 without brackets), or None if it is
+    neither a DNS name nor an IP address."""
+    text = text.strip().lower()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if bare != text or len(text) > 253 or not all(_HOST_LABEL.match(p) for p in text.split(".")):
+        return None
+    return text
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    """Host names or IP addresses, comma-separated (or a list in settings.toml), lower-cased."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("not a list of host names")
+    hosts: list[str] = []
+    for item in (i.strip() for i in items):
+        host = host_name(item) if item else None
+        if item and host is None:
+            raise _Refused("list host names or IP addresses, without port or *")
+        if host and host not in hosts:
+            hosts.append(host)
+    return tuple(hosts)
+
+
+def _or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else parse(value)
+
+
+_URL = _Accepts("expected an http:// or https:// URL")
+_TEXT = _Accepts("expected a non-empty string")
+_PATH = _Accepts("expected a file system path")
+_POSITIVE = Field(gt=0, allow_inf_nan=False)
+_HOSTS = _Accepts("expected host names separated by commas")
+Whole = Annotated[int, BeforeValidator(_number)]  # bounds: `ge` / `le` on the field
+Number = Annotated[float, _Accepts("expected a number > 0"), BeforeValidator(_number), _POSITIVE]
+Flag = Annotated[bool, _Accepts("expected true or false"), BeforeValidator(_word)]
+Url = Annotated[str, _URL, BeforeValidator(_url)]
+OptionalUrl = Annotated[str | None, _URL, BeforeValidator(_or_none(_url))]
+Text = Annotated[str, _TEXT, BeforeValidator(_text)]
+OptionalText = Annotated[str | None, _TEXT, BeforeValidator(_or_none(_text))]
+FilePath = Annotated[Path, _PATH, BeforeValidator(_path)]
+HomePath = Annotated[Path, _PATH, BeforeValidator(_home)]
+IsoDate = Annotated[date, _Accepts("expected a date like 2026-01-01"), BeforeValidator(_iso_date)]
+Hosts = Annotated[tuple[str, ...], _HOSTS, BeforeValidator(_hosts)]
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated and immutable. Build it with `load_settings()`;
+    `with_changes()` gives a modified copy."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    home: HomePath = Field(
+        description="Where spendscope keeps its warehouse, settings, connections and master "
+        "key. Created with mode 0700. Not settable in `settings.toml` (that file lives in it); "
+        "`--home` overrides the variable.",
+        json_schema_extra={
+            "example": "/srv/spendscope",
+            "in_file": False,
+            "note": "the platform's user data directory for `spendscope` (Linux: "
+            "`~/.local/share/spendscope`; macOS: `~/Library/Application Support/spendscope`)",
+        },
+    )
+    warehouse_path: FilePath = Field(
+        Path("warehouse.duckdb"),
+        validate_default=True,  # the default, too, is made absolute under `home`
+        description="The DuckDB warehouse file. A relative path is taken relative to the home "
+        "directory.",
+        json_schema_extra={
+            "example": "data/warehouse.duckdb",
+            "note": "`warehouse.duckdb` (i.e. `$SPENDSCOPE_HOME/warehouse.duckdb`)",
+        },
+    )
+    base_url: Url = Field(
+        "https://api.anthropic.com",
+        description="Base URL of the Anthropic API for new connections (each connection keeps "
+        "the URL it was created with). Point it at `spendscope simulate` to work without an "
+        "Anthropic account.",
+        json_schema_extra={"example": "http://127.0.0.1:8765"},
+    )
+    refresh_hours: Number = Field(
+        6.0,
+        description="How often `spendscope serve` refreshes every connection, in hours "
+        "(fractions allowed).",
+        json_schema_extra={"example": 1.5},
+    )
+    reconciliation_days: Whole = Field(
+        30,
+        ge=1,
+        description="Trailing window of cost and usage data re-read on each refresh, because "
+        "Anthropic revises those figures for up to 30 days. Changes are applied in place and "
+        "logged as corrections.",
+        json_schema_extra={"example": 14},
+    )
+    engagement_reconciliation_days: Whole = Field(
+        7,
+        ge=1,
+        description="Trailing window re-read on each refresh for engagement and Claude Code data.",
+        json_schema_extra={"example": 3},
+    )
+    console_backfill_days: Whole = Field(
+        183,
+        ge=1,
+        description="History read by the first sync of a Console connection.",
+        json_schema_extra={"example": 90, "note": "`183` (about 6 months)"},
+    )
+    enterprise_backfill_days: Whole = Field(
+        365,
+        ge=1,
+        description="History read by the first sync of an Enterprise connection, never before "
+        "`enterprise_floor`.",
+        json_schema_extra={"example": 30},
+    )
+    enterprise_floor: IsoDate = Field(
+        date(2026, 1, 1),
+        description="Earliest date the Enterprise analytics API serves; an Enterprise backfill "
+        "never starts before it.",
+        json_schema_extra={"example": "2026-03-01"},
+    )
+    api_mode: Annotated[ApiMode, BeforeValidator(_word)] = Field(
+        "auto",
+        description="Which API family reads cost and usage: `auto` (the Usage and Cost "
+        "Analytics API where it answers, the legacy reports where it is refused), `analytics` "
+        "(only the new API), `legacy` (only the legacy reports). A connection may override it.",
+        json_schema_extra={"example": "legacy"},
+    )
+    overlap_precedence: Annotated[OverlapPrecedence, BeforeValidator(_word)] = Field(
+        "console",
+        description="When a child Console organization's spend also arrives through its parent "
+        "Enterprise connection, which connection's rows count in totals. The other rows stay in "
+        "the warehouse, marked as overlapping.",
+        json_schema_extra={"example": "enterprise"},
+    )
+    analytics_rpm: Whole = Field(
+        60,
+        ge=0,
+        description="Client-side request limit per minute per organization on the analytics "
+        "API (the documented limit is 60). `0` disables the client-side limit.",
+        json_schema_extra={"example": 30},
+    )
+    admin_rpm: Whole = Field(
+        0,
+        ge=0,
+        description="Client-side request limit per minute per organization on the Admin API; "
+        "`0` means no client-side limit (server `retry-after` is still honoured).",
+        json_schema_extra={"example": 120},
+    )
+    http_timeout: Number = Field(
+        30.0,
+        description="Timeout of one HTTP request, in seconds.",
+        json_schema_extra={"example": 60},
+    )
+    pseudonymize_emails: Flag = Field(
+        False,
+        description="Show every user e-mail address as a stable pseudonym, "
+        "`user-<12 hex digits>@pseudonym`, in every output: `report` (table, `--json`, "
+        "`--csv`), every API response and page, `explore.csv`. The pseudonym is HMAC-SHA256 of "
+        "the lower-cased address under the secret in `pseudonym.key` (first 12 hex digits, 48 "
+        "bits), the same in every run, so grouping, filtering (`--filter user:user-…@pseudonym`) "
+        "and joining CSVs still work. The addresses stay in the warehouse. See "
+        "[dashboard.md](dashboard.md#privacy-and-exports).",
+        json_schema_extra={"example": True},
+    )
+    notify_webhook: OptionalUrl = Field(
+        None,
+        repr=False,  # a webhook URL often embeds a token (Slack, Teams)
+        description='A URL that receives the "data is ready" notification after a '
+        "connection's first backfill. Treated as a secret: never shown in settings dumps.",
+        json_schema_extra={"example": "https://hooks.example.com/spendscope"},
+    )
+    serve_host: Text = Field(
+        "127.0.0.1",
+        description="Address `spendscope serve` binds to. Binding anywhere else requires a token.",
+        json_schema_extra={"example": "::1"},
+    )
+    serve_port: Whole = Field(
+        8000,
+        ge=0,
+        le=65535,
+        description="Port of `spendscope serve`.",
+        json_schema_extra={"example": 8080},
+    )
+    allowed_hosts: Hosts = Field(
+        (),
+        description="Host names (or IP addresses) the dashboard answers to besides the loopback "
+        "names and the address it is bound to: comma-separated in the variable, a list or a "
+        "comma-separated string in `settings.toml`; no port, no wildcard. A request whose "
+        "`Host` header names anything else is refused (DNS-rebinding defence); see "
+        "[dashboard.md](dashboard.md#access).",
+        json_schema_extra={"example": ["spend.example.com", "10.0.0.7"]},
+    )
+    secret_key: OptionalText = Field(
+        None,
+        repr=False,
+        description="The master key that encrypts stored API keys; see below.",
+        json_schema_extra={
+            "example": "correct horse battery staple",
+            "in_file": False,
+            "note": "none: use `$SPENDSCOPE_HOME/secret.key`",
+        },
+    )
+
+    def __init__(self, _origins: Mapping[str, str] | None = None, **values: Any) -> None:
+        """A bad value stops with a `ConfigError` naming it and its origin (from `_origins`)."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _config_error(exc, values, _origins or {}) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: `load_settings()` layers the environment and the file itself,
+        so that an error can name the one a bad value came from."""
+        return (init_settings,)
+
+    @field_validator("warehouse_path")
+    @classmethod
+    def _under_home(cls, path: Path, info: ValidationInfo) -> Path:
+        home = info.data.get("home")
+        return home / path if isinstance(home, Path) and not path.is_absolute() else path
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with `changes` applied, checked like any other value."""
+        return Settings(**{**self.model_dump(), **changes})
 
     @property
     def settings_file(self) -> Path:
@@ -89,7 +357,7 @@ class Settings:
                 self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.chmod(self.home, 0o700)
             except OSError as exc:
-                raise ConfigError(
+                raise errors.ConfigError(
                     f"setting home: cannot create {self.home}: {exc.strerror or exc}"
                 ) from exc
         return self.home
@@ -106,174 +374,77 @@ class Settings:
         return start
 
 
-# --- parsing and validation -------------------------------------------------------------------
+def setting_extra(name: str) -> dict[str, Any]:
+    """The `json_schema_extra` of a setting: its `example`, and `in_file` / `note` if given."""
+    found = Settings.model_fields[name].json_schema_extra
+    return dict(found) if isinstance(found, dict) else {}
 
 
-def _fail(name: str, source: str, value: Any, allowed: str) -> ConfigError:
-    shown = repr(value) if name != "secret_key" else "(hidden)"
-    return ConfigError(f"setting {name} (from {source}): {shown} is not allowed; {allowed}")
-
-
-def _as_int(name: str, value: Any, source: str, minimum: int, maximum: int | None = None) -> int:
-    parsed: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = int(value.strip())
-        except ValueError:
-            parsed = None
-    if parsed is None or parsed < minimum or (maximum is not None and parsed > maximum):
-        top = f" and {maximum}" if maximum is not None else ""
-        between = f"between {minimum}{top}" if top else f">= {minimum}"
-        raise _fail(name, source, value, f"expected a whole number {between}")
-    return parsed
-
-
-def _as_float(name: str, value: Any, source: str) -> float:
-    parsed: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        parsed = float(value)
-    elif isinstance(value, str):
-        try:
-            parsed = float(value.strip())
-        except ValueError:
-            parsed = None
-    if parsed is None or not parsed > 0 or parsed == float("inf"):
-        raise _fail(name, source, value, "expected a number > 0")
-    return parsed
-
-
-def _as_bool(name: str, value: Any, source: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise _fail(name, source, value, "expected true or false")
-
-
-def _as_choice(name: str, value: Any, source: str, choices: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.strip().lower() in choices:
-        return value.strip().lower()
-    raise _fail(name, source, value, "use one of: " + ", ".join(choices))
-
-
-def _as_url(name: str, value: Any, source: str) -> str:
-    if isinstance(value, str):
-        text = value.strip()
-        parts = urlsplit(text)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return text.rstrip("/")
-    raise _fail(name, source, value, "expected an http:// or https:// URL")
-
-
-def _as_path(name: str, value: Any, source: str) -> Path:
-    if isinstance(value, str | os.PathLike) and str(value).strip():
-        return Path(str(value).strip()).expanduser()
-    raise _fail(name, source, value, "expected a file system path")
-
-
-def _as_date(name: str, value: Any, source: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise _fail(name, source, value, "expected a date like 2026-01-01")
-
-
-def _as_text(name: str, value: Any, source: str) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise _fail(name, source, value, "expected a non-empty string")
-
-
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-def host_name(text: str) -> str | None:
-    """`text` as a canonical host name (lower case; IPv6 without brackets), or None if it is
-    neither a DNS name nor an IP address."""
-    text = text.strip().lower()
-    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    try:
-        return str(ipaddress.ip_address(bare))
-    except ValueError:
-        pass
-    if bare != text or len(text) > 253 or not all(_HOST_LABEL.match(p) for p in text.split(".")):
-        return None
-    return text
-
-
-def _as_hosts(name: str, value: Any, source: str) -> tuple[str, ...]:
-    """Host names or IP addresses, comma-separated (or a list in settings.toml), lower-cased."""
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise _fail(name, source, value, "expected host names separated by commas")
-    hosts: list[str] = []
-    for item in (i.strip() for i in items):
-        host = host_name(item) if item else None
-        if item and host is None:
-            raise _fail(name, source, value, "list host names or IP addresses, without port or *")
-        if host and host not in hosts:
-            hosts.append(host)
-    return tuple(hosts)
-
-
-def _optional(parse: Callable[[str, Any, str], Any]) -> Callable[[str, Any, str], Any]:
-    def parse_optional(name: str, value: Any, source: str) -> Any:
-        return None if value is None else parse(name, value, source)
-
-    return parse_optional
-
-
-_PARSERS: dict[str, Callable[[str, Any, str], Any]] = {
-    "home": lambda n, v, s: _as_path(n, v, s).absolute(),
-    "warehouse_path": _as_path,
-    "base_url": _as_url,
-    "refresh_hours": _as_float,
-    "reconciliation_days": lambda n, v, s: _as_int(n, v, s, 1),
-    "engagement_reconciliation_days": lambda n, v, s: _as_int(n, v, s, 1),
-    "console_backfill_days": lambda n, v, s: _as_int(n, v, s, 1),
-    "enterprise_backfill_days": lambda n, v, s: _as_int(n, v, s, 1),
-    "enterprise_floor": _as_date,
-    "api_mode": lambda n, v, s: _as_choice(n, v, s, API_MODES),
-    "overlap_precedence": lambda n, v, s: _as_choice(n, v, s, OVERLAP_PRECEDENCES),
-    "analytics_rpm": lambda n, v, s: _as_int(n, v, s, 0),
-    "admin_rpm": lambda n, v, s: _as_int(n, v, s, 0),
-    "http_timeout": _as_float,
-    "pseudonymize_emails": _as_bool,
-    "notify_webhook": _optional(_as_url),
-    "serve_host": _as_text,
-    "serve_port": lambda n, v, s: _as_int(n, v, s, 0, 65535),
-    "allowed_hosts": _as_hosts,
-    "secret_key": _optional(_as_text),
-}
-SETTING_NAMES: tuple[str, ...] = tuple(_PARSERS)
 # Settings that can't come from settings.toml: `home` holds the file, the key must not sit in it.
-_NOT_IN_FILE = ("home", "secret_key")
+ENV_ONLY: tuple[str, ...] = tuple(
+    n for n in Settings.model_fields if setting_extra(n).get("in_file") is False
+)
+FILE_SETTINGS: tuple[str, ...] = tuple(n for n in Settings.model_fields if n not in ENV_ONLY)
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    return _PARSERS[name](name, value, source)
+def accepts(name: str) -> str:
+    """What setting `name` accepts, as its error message and the reference word it."""
+    field = Settings.model_fields[name]
+    for item in field.metadata:
+        if isinstance(item, _Accepts):
+            return item.text
+    if get_origin(field.annotation) is Literal:
+        return "use one of: " + ", ".join(get_args(field.annotation))
+    if field.annotation is not int:
+        raise LookupError(f"setting {name} does not say what it accepts")
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    between = f"between {low} and {high}" if high is not None else f">= {low}"
+    return f"expected a whole number {between}"
 
 
-def env_name(name: str) -> str:
-    """The environment variable of a setting: `api_mode` -> `SPENDSCOPE_API_MODE`."""
-    return ENV_PREFIX + name.upper()
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _not_allowed(name: str, origin: str, value: Any, allowed: str) -> errors.ConfigError:
+    shown = "(hidden)" if not Settings.model_fields[name].repr else repr(value)
+    return errors.ConfigError(f"setting {name} (from {origin}): {shown} is not allowed; {allowed}")
+
+
+def _unknown(key: object, where: str, names: tuple[str, ...]) -> errors.ConfigError:
+    return errors.ConfigError(f"unknown setting {key!r}{where}; known settings: {', '.join(names)}")
+
+
+def _config_error(
+    exc: ValidationError, values: Mapping[str, Any], origins: Mapping[str, str]
+) -> errors.ConfigError:
+    """The first problem of `exc` as one line naming the setting, its origin and the rule."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    if name not in Settings.model_fields:
+        return _unknown(name, "", tuple(Settings.model_fields))
+    origin = origins.get(name, "Settings")
+    if first["type"] == "missing":
+        return errors.ConfigError(f"setting {name} (from {origin}) is required; {accepts(name)}")
+    refused = first.get("ctx", {}).get("error")
+    allowed = str(refused) if isinstance(refused, _Refused) else accepts(name)
+    return _not_allowed(name, origin, values.get(name, first.get("input")), allowed)
 
 
 def default_home(env: Mapping[str, str] | None = None) -> Path:
     """`SPENDSCOPE_HOME`, else the platform's user data directory for spendscope."""
     env = os.environ if env is None else env
-    raw = env.get(env_name("home"), "").strip()
-    source = env_name("home")
-    if not raw:
-        raw, source = platformdirs.user_data_dir("spendscope"), "platform default"
-    home: Path = _coerce("home", raw, source)
-    return home
+    raw = env.get(env_name("home"), "")
+    if raw.strip():
+        return _home_from(raw, "environment " + env_name("home"))
+    return _home_from(platformdirs.user_data_dir("spendscope"), "platform default")
+
+
+def _home_from(value: Any, origin: str) -> Path:
+    try:
+        return _home(value)
+    except ValueError:
+        raise _not_allowed("home", origin, value, accepts("home")) from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -283,15 +454,14 @@ def _read_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise errors.ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise errors.ConfigError(f"{path} is not valid TOML: {exc}") from exc
     for key in data:
-        if key in _NOT_IN_FILE:
-            raise ConfigError(f"setting {key} can't be set in {path}; use {env_name(key)}")
-        if key not in _PARSERS:
-            known = ", ".join(n for n in SETTING_NAMES if n not in _NOT_IN_FILE)
-            raise ConfigError(f"unknown setting {key!r} in {path}; known settings: {known}")
+        if key in ENV_ONLY:
+            raise errors.ConfigError(f"setting {key} can't be set in {path}; use {env_name(key)}")
+        if key not in Settings.model_fields:
+            raise _unknown(key, f" in {path}", FILE_SETTINGS)
     return data
 
 
@@ -307,23 +477,22 @@ def load_settings(
     """
     env = os.environ if env is None else env
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    settable = tuple(n for n in Settings.model_fields if n != "home")
     for key in explicit:
-        if key not in _PARSERS or key == "home":
-            raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(_PARSERS)}")
+        if key not in settable:
+            raise _unknown(key, "", settable)
     if home is not None:
-        resolved_home: Path = _coerce("home", home, "argument --home")
+        values: dict[str, Any] = {"home": _home_from(home, "argument --home")}
     else:
-        resolved_home = default_home(env)
-    from_file = _read_file(resolved_home / SETTINGS_FILE)
-    values: dict[str, Any] = {"home": resolved_home}
-    for name in SETTING_NAMES:
-        if name == "home":
-            continue
-        raw_env = env.get(env_name(name), "")
-        if name in explicit:
-            values[name] = _coerce(name, explicit[name], "argument")
-        elif raw_env.strip():
-            values[name] = _coerce(name, raw_env, "environment " + env_name(name))
-        elif name in from_file:
-            values[name] = _coerce(name, from_file[name], str(resolved_home / SETTINGS_FILE))
-    return Settings(**values)
+        values = {"home": default_home(env)}
+    path = values["home"] / SETTINGS_FILE
+    origins: dict[str, str] = {}
+    for name, value in _read_file(path).items():
+        values[name], origins[name] = value, str(path)
+    for name in settable:
+        raw = env.get(env_name(name), "")
+        if raw.strip():
+            values[name], origins[name] = raw, "environment " + env_name(name)
+    for name, value in explicit.items():
+        values[name], origins[name] = value, "argument"
+    return Settings(_origins=origins, **values)

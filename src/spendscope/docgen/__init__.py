@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .cli import cli_markdown
+from .configuration import configuration_markdown
 from .schema import schema_markdown
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 GENERATED: dict[str, Callable[[], str]] = {
     "schema.md": schema_markdown,
     "cli.md": cli_markdown,
+    "configuration.md": configuration_markdown,
 }
 
 
