@@ -187,7 +187,7 @@ def test_render_table_strips_controls_in_every_column() -> None:
 def test_simulator_renames_are_checked_and_fixed_at_start() -> None:
     from conftest import NOW
     from spendscope.simulator.state import SimConfig
-    from spendscope.simulator.world import build_world
+    from spendscope.simulator.world_generation import build_world
 
     world = build_world(42, NOW, renames=["Research=@x", "ana.tanaka@acme.example=a@b.example"])
     assert "@x" in {w.name for w in world.console.workspaces}

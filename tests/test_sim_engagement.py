@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import Api
-from spendscope.simulator.facts import active_users
+from spendscope.simulator.facts_generation import active_users
 from spendscope.simulator.server import RunningSimulator
 
 B = "/v1/organizations/analytics"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .params import ApiError, Params, bound_cursor, invalid, read_bound_cursor
-from .server import Auth, Request, route
+from .routing import Auth, Request, RouteTable
 from .world import (
     CONSOLE_ROLES,
     ENTERPRISE,
@@ -32,6 +32,7 @@ from .world import (
     Workspace,
 )
 
+routes = RouteTable()
 JSON = dict[str, Any]
 
 LIMIT_DEFAULT = 20
@@ -120,7 +121,7 @@ def _roles_filter(params: Params, org: Organization) -> set[str]:
 # -- organization -----------------------------------------------------------------------------
 
 
-@route(f"{_PREFIX}/me", Auth.ORG_MEMBERS)
+@routes.get(f"{_PREFIX}/me", Auth.ORG_MEMBERS)
 def get_me(req: Request) -> JSON:
     org = req.organization
     return {"id": org.id, "name": org.name, "type": "organization"}
@@ -134,7 +135,7 @@ def org_members(org: Organization) -> list[User]:
     return sorted((u for u in org.users if not u.deleted), key=lambda u: (u.added_at, u.id))
 
 
-@route(f"{_PREFIX}/users", Auth.ORG_MEMBERS, scope="read:users")
+@routes.get(f"{_PREFIX}/users", Auth.ORG_MEMBERS, scope="read:users")
 def list_users(req: Request) -> JSON:
     org, params = req.organization, req.params
     email = _email_filter(params)
@@ -148,7 +149,7 @@ def list_users(req: Request) -> JSON:
     return id_page(params, [u.id for u in members], rows)
 
 
-@route(f"{_PREFIX}/users/{{user_id}}", Auth.ORG_MEMBERS, scope="read:users")
+@routes.get(f"{_PREFIX}/users/{{user_id}}", Auth.ORG_MEMBERS, scope="read:users")
 def get_user(req: Request) -> JSON:
     user_id = req.match["user_id"]
     for user in org_members(req.organization):
@@ -172,7 +173,7 @@ def _workspace(org: Organization, workspace_id: str) -> Workspace:
     raise _not_found("Workspace", workspace_id)
 
 
-@route(f"{_PREFIX}/workspaces", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/workspaces", Auth.CONSOLE_ADMIN)
 def list_workspaces(req: Request) -> JSON:
     org, params = req.organization, req.params
     include_archived = params.boolean("include_archived", False)
@@ -189,7 +190,7 @@ def list_workspaces(req: Request) -> JSON:
     return id_page(params, [w.id for w in workspaces], rows)
 
 
-@route(f"{_PREFIX}/workspaces/{{workspace_id}}", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/workspaces/{{workspace_id}}", Auth.CONSOLE_ADMIN)
 def get_workspace(req: Request) -> JSON:
     return _workspace(req.organization, req.match["workspace_id"]).to_json()
 
@@ -209,7 +210,7 @@ def _member_json(ws: Workspace, user: User, role: str) -> JSON:
     }
 
 
-@route(f"{_PREFIX}/workspaces/{{workspace_id}}/members", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/workspaces/{{workspace_id}}/members", Auth.CONSOLE_ADMIN)
 def list_workspace_members(req: Request) -> JSON:
     org = req.organization
     ws = _workspace(org, req.match["workspace_id"])
@@ -218,7 +219,7 @@ def list_workspace_members(req: Request) -> JSON:
     return id_page(req.params, [u.id for u, _ in members], rows)
 
 
-@route(f"{_PREFIX}/workspaces/{{workspace_id}}/members/{{user_id}}", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/workspaces/{{workspace_id}}/members/{{user_id}}", Auth.CONSOLE_ADMIN)
 def get_workspace_member(req: Request) -> JSON:
     org = req.organization
     ws = _workspace(org, req.match["workspace_id"])
@@ -236,7 +237,7 @@ def org_api_keys(org: Organization) -> list[ApiKey]:
     return sorted(org.api_keys, key=lambda k: (k.created_at, k.id))
 
 
-@route(f"{_PREFIX}/api_keys", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/api_keys", Auth.CONSOLE_ADMIN)
 def list_api_keys(req: Request) -> JSON:
     org, params = req.organization, req.params
     status = params.enum("status", API_KEY_STATUSES)
@@ -253,7 +254,7 @@ def list_api_keys(req: Request) -> JSON:
     return id_page(params, [k.id for k in keys], rows)
 
 
-@route(f"{_PREFIX}/api_keys/{{api_key_id}}", Auth.CONSOLE_ADMIN)
+@routes.get(f"{_PREFIX}/api_keys/{{api_key_id}}", Auth.CONSOLE_ADMIN)
 def get_api_key(req: Request) -> JSON:
     key_id = req.match["api_key_id"]
     for key in req.organization.api_keys:
@@ -269,7 +270,7 @@ def org_invites(org: Organization) -> list[Invite]:
     return sorted(org.invites, key=lambda i: (i.invited_at, i.id))
 
 
-@route(f"{_PREFIX}/invites", Auth.ORG_MEMBERS, scope="read:invites")
+@routes.get(f"{_PREFIX}/invites", Auth.ORG_MEMBERS, scope="read:invites")
 def list_invites(req: Request) -> JSON:
     org, params = req.organization, req.params
     email = _email_filter(params)
@@ -286,7 +287,7 @@ def list_invites(req: Request) -> JSON:
     return id_page(params, [i.id for i in invites], rows)
 
 
-@route(f"{_PREFIX}/invites/{{invite_id}}", Auth.ORG_MEMBERS, scope="read:invites")
+@routes.get(f"{_PREFIX}/invites/{{invite_id}}", Auth.ORG_MEMBERS, scope="read:invites")
 def get_invite(req: Request) -> JSON:
     invite_id = req.match["invite_id"]
     for invite in req.organization.invites:
@@ -303,7 +304,7 @@ def org_service_accounts(org: Organization) -> list[ServiceAccount]:
     return sorted(org.service_accounts, key=lambda s: (s.created_at, s.id), reverse=True)
 
 
-@route(f"{_PREFIX}/service_accounts", Auth.OAUTH_ONLY)
+@routes.get(f"{_PREFIX}/service_accounts", Auth.OAUTH_ONLY)
 def list_service_accounts(req: Request) -> JSON:
     params = req.params
     include_archived = params.boolean("include_archived", False)
@@ -313,7 +314,7 @@ def list_service_accounts(req: Request) -> JSON:
     return token_page(params, rows, req.sim.config.service_accounts_default_limit)
 
 
-@route(f"{_PREFIX}/service_accounts/{{service_account_id}}", Auth.OAUTH_ONLY)
+@routes.get(f"{_PREFIX}/service_accounts/{{service_account_id}}", Auth.OAUTH_ONLY)
 def get_service_account(req: Request) -> JSON:
     sa_id = req.match["service_account_id"]
     for sa in req.organization.service_accounts:
@@ -363,18 +364,18 @@ def rbac_group_members(org: Organization, group: RbacGroup) -> list[JSON]:
     return [r[2] for r in rows]
 
 
-@route(f"{_PREFIX}/rbac_groups", Auth.ENTERPRISE_GROUPS, scope="read:groups")
+@routes.get(f"{_PREFIX}/rbac_groups", Auth.ENTERPRISE_GROUPS, scope="read:groups")
 def list_rbac_groups(req: Request) -> JSON:
     rows = [g.to_json() for g in org_rbac_groups(req.organization)]
     return token_page(req.params, rows)
 
 
-@route(f"{_PREFIX}/rbac_groups/{{rbac_group_id}}", Auth.ENTERPRISE_GROUPS, scope="read:groups")
+@routes.get(f"{_PREFIX}/rbac_groups/{{rbac_group_id}}", Auth.ENTERPRISE_GROUPS, scope="read:groups")
 def get_rbac_group(req: Request) -> JSON:
     return _rbac_group(req.organization, req.match["rbac_group_id"]).to_json()
 
 
-@route(
+@routes.get(
     f"{_PREFIX}/rbac_groups/{{rbac_group_id}}/members", Auth.ENTERPRISE_GROUPS, scope="read:groups"
 )
 def list_rbac_group_members(req: Request) -> JSON:

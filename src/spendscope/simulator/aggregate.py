@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .facts import COMPONENTS, Fact
@@ -10,27 +11,24 @@ from .facts import COMPONENTS, Fact
 BUCKET_WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timedelta(minutes=1)}
 
 
+def _per_component() -> list[int]:
+    return [0] * len(COMPONENTS)
+
+
+@dataclass(slots=True, eq=False)
 class Acc:
     """Running sums of usage and cost for one group."""
 
-    __slots__ = (
-        "cache_1h",
-        "cache_5m",
-        "cache_read",
-        "cost",
-        "list_cost",
-        "output",
-        "requests",
-        "seconds",
-        "uncached",
-        "web_search",
-    )
-
-    def __init__(self) -> None:
-        self.uncached = self.cache_read = self.cache_5m = self.cache_1h = self.output = 0
-        self.web_search = self.requests = self.seconds = 0
-        self.cost = [0] * len(COMPONENTS)
-        self.list_cost = [0] * len(COMPONENTS)
+    uncached: int = 0
+    cache_read: int = 0
+    cache_5m: int = 0
+    cache_1h: int = 0
+    output: int = 0
+    web_search: int = 0
+    requests: int = 0
+    seconds: int = 0
+    cost: list[int] = field(default_factory=_per_component)  # micro-cents per component
+    list_cost: list[int] = field(default_factory=_per_component)
 
     def add(self, f: Fact) -> None:
         self.uncached += f.uncached

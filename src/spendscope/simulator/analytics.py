@@ -33,9 +33,10 @@ from .analytics_query import (
 )
 from .facts import COMPONENTS, COST_TYPES, Fact, cents
 from .params import bound_cursor, invalid, iso, read_bound_cursor
-from .server import Auth, Request, route
+from .routing import Auth, Request, RouteTable
 from .world import User
 
+routes = RouteTable()
 USAGE_GROUP_KEYS = tuple(sorted(USAGE_DIMENSIONS))
 COST_GROUP_KEYS = tuple(sorted(USAGE_DIMENSIONS + COST_ONLY_DIMENSIONS))
 TOKEN_COMPONENTS = tuple(i for i, (ct, _) in enumerate(COMPONENTS) if ct == "tokens")
@@ -48,12 +49,12 @@ COST_TYPE_COMPONENTS = {
 CostPart = tuple[str | None, str | None, int, int]
 
 
-@route("/v1/organizations/analytics/usage", Auth.ANALYTICS_B)
+@routes.get("/v1/organizations/analytics/usage", Auth.ANALYTICS_B)
 def usage(req: Request) -> dict[str, Any]:
     return _serve(req, "usage")
 
 
-@route("/v1/organizations/analytics/cost", Auth.ANALYTICS_B)
+@routes.get("/v1/organizations/analytics/cost", Auth.ANALYTICS_B)
 def cost(req: Request) -> dict[str, Any]:
     return _serve(req, "cost")
 

@@ -98,7 +98,7 @@ def floor_hour(dt: datetime) -> datetime:
     return dt.replace(minute=0, second=0, microsecond=0)
 
 
-@dataclass
+@dataclass(slots=True)
 class Query:
     """A validated Family B query."""
 
@@ -294,26 +294,18 @@ def _member(attr: str, values: frozenset[str]) -> Callable[[Fact], bool]:
 # Aggregation
 
 
+@dataclass(slots=True, eq=False)
 class Unit:
     """One page unit: a time bucket x a combination of the non-fan-out dimensions. Sums are
     computed when the unit is rendered (only the ranking metric is computed for every unit)."""
 
-    __slots__ = ("_acc", "bucket", "facts", "fan", "key", "metric")
-
-    def __init__(
-        self,
-        bucket: int,
-        key: tuple[Hashable, ...],
-        facts: list[Fact],
-        fan: list[tuple[str | None, list[Fact]]] | None = None,
-    ) -> None:
-        self.bucket = bucket  # bucket start in minutes since 0001-01-01 (0 without buckets)
-        self.key = key  # values of Query.dims, in order
-        self.facts = facts  # the unit's facts, each once
-        # rbac_group_id rows (group id or None, facts), when grouped by it; ordered.
-        self.fan = fan
-        self.metric = 0
-        self._acc: Acc | None = None
+    bucket: int  # bucket start in minutes since 0001-01-01 (0 without buckets)
+    key: tuple[Hashable, ...]  # values of Query.dims, in order
+    facts: list[Fact]  # the unit's facts, each once
+    # rbac_group_id rows (group id or None, facts), when grouped by it; ordered.
+    fan: list[tuple[str | None, list[Fact]]] | None = None
+    metric: int = field(default=0, init=False)
+    _acc: Acc | None = field(default=None, init=False, repr=False)
 
     @property
     def acc(self) -> Acc:
@@ -340,7 +332,7 @@ def dim_getter(dim: str, ctx: Context) -> Callable[[Fact], Hashable]:
     return lambda f: getattr(f, attr)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Context:
     """What aggregation needs to know beyond the facts."""
 

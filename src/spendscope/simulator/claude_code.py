@@ -10,9 +10,8 @@ request for the same day answers the same records.
 
 from __future__ import annotations
 
-import hashlib
-import random
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -20,9 +19,11 @@ from typing import Any
 from .aggregate import Acc
 from .facts import MICRO, Fact
 from .params import bound_cursor, invalid, read_bound_cursor
-from .server import Auth, Request, route
+from .routing import Auth, Request, RouteTable
+from .seeded import seeded_rng
 from .world import Organization
 
+routes = RouteTable()
 PATH = "/v1/organizations/usage_report/claude_code"
 DEFAULT_LIMIT, MAX_LIMIT = 20, 1000
 FRESHNESS = timedelta(hours=1)  # only usage older than this is served
@@ -43,11 +44,6 @@ API_TERMINALS = ("tmux", "xterm-256color", "screen")
 TOKEN_COMPONENTS = range(5)  # the five token types of facts.COMPONENTS
 
 
-def _stream(*parts: object) -> random.Random:
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
-
-
 def _parse_day(raw: str) -> date:
     if not DAY_RE.match(raw.strip()):
         raise invalid(f"starting_at: '{raw}' is not a valid date (YYYY-MM-DD)")
@@ -63,15 +59,15 @@ def _cents_number(micro: int) -> float:
     return float(value)
 
 
+@dataclass(slots=True, eq=False)
 class _ActorDay:
     """What one actor did on one day: per-model sums and the number of usage facts."""
 
-    def __init__(self, actor: dict[str, str], actor_id: str, api: bool) -> None:
-        self.actor = actor
-        self.actor_id = actor_id
-        self.api = api
-        self.models: dict[str, Acc] = {}
-        self.facts = 0
+    actor: dict[str, str]
+    actor_id: str
+    api: bool
+    models: dict[str, Acc] = field(default_factory=dict)
+    facts: int = 0
 
     def add(self, f: Fact) -> None:
         model = f.model or "unknown"
@@ -101,7 +97,7 @@ def _actor_of(
 
 
 def _metrics(seed: int, org: Organization, day: date, a: _ActorDay) -> dict[str, Any]:
-    rng = _stream(seed, "claude-code", org.id, day.isoformat(), a.actor_id)
+    rng = seeded_rng(seed, "claude-code", org.id, day.isoformat(), a.actor_id)
     output = sum(acc.output for acc in a.models.values())
     sessions = max(1, round(a.facts * rng.uniform(0.6, 1.4)))
     added = int(output / rng.uniform(25, 60))
@@ -117,7 +113,7 @@ def _metrics(seed: int, org: Organization, day: date, a: _ActorDay) -> dict[str,
         return {"accepted": accepted, "rejected": int(accepted * rng.uniform(0.0, 0.18))}
 
     terminals = API_TERMINALS if a.api else USER_TERMINALS
-    terminal = _stream(seed, "terminal", org.id, a.actor_id).choice(terminals)
+    terminal = seeded_rng(seed, "terminal", org.id, a.actor_id).choice(terminals)
     return {
         "terminal_type": terminal,
         "core_metrics": {
@@ -191,7 +187,7 @@ def build_records(req: Request, day: date) -> list[dict[str, Any]]:
     return records
 
 
-@route(PATH, Auth.CONSOLE_ADMIN)
+@routes.get(PATH, Auth.CONSOLE_ADMIN)
 def claude_code_report(req: Request) -> dict[str, Any]:
     p = req.params
     day = _parse_day(p.required("starting_at"))

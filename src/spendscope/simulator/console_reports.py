@@ -18,11 +18,13 @@ from operator import attrgetter
 from typing import Any, cast
 
 from .aggregate import BUCKET_WIDTHS, bucket_start, group_facts
-from .facts import COMPONENTS, PRICE_BOOK, Fact, cents
+from .facts import COMPONENTS, Fact, cents
+from .facts_pricing import PRICE_BOOK
 from .params import Params, invalid, iso, parse_datetime
-from .server import BETA_FAST_MODE, Auth, Request, route
+from .routing import BETA_FAST_MODE, Auth, Request, RouteTable
 from .world import CONTEXT_WINDOWS, INFERENCE_GEOS, SERVICE_TIERS, SPEEDS, Organization
 
+routes = RouteTable()
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
 
@@ -91,7 +93,7 @@ EPOCH_ORDINAL = EPOCH.toordinal()
 # Time windows and the bucket cursor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Window:
     """The buckets of one query and of the page being served."""
 
@@ -303,7 +305,7 @@ def _usage_rows(req: Request, window: Window, dims: list[str], fast: bool) -> Ro
     return rows
 
 
-@route(USAGE_PATH, Auth.CONSOLE_ADMIN)
+@routes.get(USAGE_PATH, Auth.CONSOLE_ADMIN)
 def usage_report_messages(req: Request) -> dict[str, Any]:
     p = req.params
     width_name = p.enum("bucket_width", tuple(USAGE_LIMITS), "1d") or "1d"
@@ -432,7 +434,7 @@ def _cost_rows(req: Request, window: Window, dims: list[str], fast: bool) -> Row
     return rows
 
 
-@route(COST_PATH, Auth.CONSOLE_ADMIN)
+@routes.get(COST_PATH, Auth.CONSOLE_ADMIN)
 def cost_report(req: Request) -> dict[str, Any]:
     p = req.params
     width_name = p.enum("bucket_width", ("1d",), "1d") or "1d"

@@ -42,10 +42,11 @@ from .engagement_rows import (
 from .engagement_summaries import summary_rows
 from .engagement_users import user_rows
 from .params import invalid, read_bound_cursor
-from .server import Auth, Request, route
+from .routing import Auth, Request, RouteTable
 from .state import Simulator
 from .world import Organization
 
+routes = RouteTable()
 FLOOR = date(2026, 1, 1)
 MAX_SPAN_DAYS = 366
 BASE = "/v1/organizations/analytics"
@@ -226,10 +227,10 @@ for _path, _spec, _build in (
     ("plugins", PLUGINS, plugin_rows),
     ("apps/chat/projects", PROJECTS, project_rows),
 ):
-    route(f"{BASE}/{_path}", Auth.ANALYTICS_ENTERPRISE)(_listing(_spec, _build))
+    routes.get(f"{BASE}/{_path}", Auth.ANALYTICS_ENTERPRISE)(_listing(_spec, _build))
 
 
-@route(f"{BASE}/artifacts", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/artifacts", Auth.ANALYTICS_ENTERPRISE)
 def artifacts(req: Request) -> dict[str, Any]:
     if req.params.has("page") and not req.params.many("group_by"):
         raise invalid(
@@ -240,7 +241,7 @@ def artifacts(req: Request) -> dict[str, Any]:
     return page(req, q, rows) if q.group_by else {"data": rows, "next_page": None}
 
 
-@route(f"{BASE}/summaries", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/summaries", Auth.ANALYTICS_ENTERPRISE)
 def summaries(req: Request) -> dict[str, Any]:
     if req.params.has("group_by"):
         raise invalid("group_by[] is not supported on this endpoint")

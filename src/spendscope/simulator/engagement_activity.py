@@ -20,8 +20,10 @@ from .engagement_model import (
     SkillUse,
     UserDay,
 )
-from .facts import Fact, poisson
-from .world import Organization, User, _rng
+from .facts import Fact
+from .facts_generation import poisson
+from .seeded import seeded_rng
+from .world import Organization, User
 
 OFFICE_WEIGHTS = (40, 15, 20, 25)
 SESSION_ARTIFACTS_START = date(2026, 8, 17)  # Claude Code / Cowork artifacts counted from here
@@ -61,7 +63,7 @@ class UserGen:
         facts: list[Fact],
         unified: bool,
     ) -> None:
-        self.rng = _rng(seed, org.id, "engagement", day.isoformat(), u.id)
+        self.rng = seeded_rng(seed, org.id, "engagement", day.isoformat(), u.id)
         self.cat, self.day, self.u = cat, day, u
         self.ud = UserDay(u, unified)
         self.by_product: dict[str | None, list[Fact]] = {}

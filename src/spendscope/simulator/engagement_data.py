@@ -30,9 +30,11 @@ from .engagement_model import (
     Skill,
     UserDay,
 )
-from .facts import Fact, active_users, poisson, slack_user_id
+from .facts import Fact
+from .facts_generation import active_users, poisson, slack_user_id
+from .seeded import seeded_rng, tagged_id
 from .state import Simulator
-from .world import Organization, _rng, tagged_id
+from .world import Organization
 
 PROJECT_NAMES = (
     "Q4 Launch Plan",
@@ -57,7 +59,7 @@ PROJECT_NAMES = (
 
 
 def build_catalog(seed: int, org: Organization) -> Catalog:
-    rng = _rng(seed, org.id, "engagement-catalog")
+    rng = seeded_rng(seed, org.id, "engagement-catalog")
     claude_ai = frozenset({"chat", "cowork", "office"})
     skills = [
         Skill(n, None, "public", claude_ai | {"claude_code"})
@@ -121,7 +123,7 @@ def build_catalog(seed: int, org: Organization) -> Catalog:
             )
         )
     projects.sort(key=lambda p: (p.created_day, p.id))
-    urng = _rng(seed, org.id, "unlinked-slack")
+    urng = seeded_rng(seed, org.id, "unlinked-slack")
     return Catalog(
         skills=skills,
         connectors=connectors,
@@ -130,10 +132,10 @@ def build_catalog(seed: int, org: Organization) -> Catalog:
         project_days=[p.created_day for p in projects],
         unlinked_slack=["U0" + tagged_id(urng, "", 9).upper() for _ in range(15)],
         science_entitled=frozenset(
-            u.id for u in org.users if _rng(seed, org.id, "science", u.id).random() < 0.2
+            u.id for u in org.users if seeded_rng(seed, org.id, "science", u.id).random() < 0.2
         ),
         unified_users=frozenset(
-            u.id for u in org.users if _rng(seed, org.id, "unified", u.id).random() < 0.4
+            u.id for u in org.users if seeded_rng(seed, org.id, "unified", u.id).random() < 0.4
         ),
         midpoint=org.history_start + timedelta(days=200),
     )
@@ -145,7 +147,7 @@ def build_day(seed: int, org: Organization, cat: Catalog, day: date, facts: list
     per_user: dict[str, list[Fact]] = {}
     tag_by_slack: dict[str, int] = {}
     slack_users: set[str] = set()
-    trng = _rng(seed, org.id, "tag-unlinked", day.isoformat())
+    trng = seeded_rng(seed, org.id, "tag-unlinked", day.isoformat())
     for f in facts:
         if f.product == "claude_tag":
             if f.claude_tag_user_id:
@@ -168,7 +170,7 @@ def build_day(seed: int, org: Organization, cat: Catalog, day: date, facts: list
         for fam, markers in FAMILY_MARKERS.items():
             if any(m in ud.counts for m in markers):
                 masks[fam] |= bit
-    erng = _rng(seed, org.id, "skill-enables", day.isoformat())
+    erng = seeded_rng(seed, org.id, "skill-enables", day.isoformat())
     enables = {s.name: poisson(erng, 0.7) for s in cat.skills if s.share is not None}
     return DayData(day, users, masks, day >= cat.midpoint, frozenset(slack_users), enables)
 

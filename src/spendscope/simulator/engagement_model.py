@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import NamedTuple
 
 from .world import Organization, User
 
@@ -39,7 +38,7 @@ MANAGED_AUTH_START = date(2026, 7, 1)
 SPLIT_START = date(2026, 5, 29)  # first day of the read/write call classification
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skill:
     name: str
     display: str | None
@@ -47,19 +46,19 @@ class Skill:
     surfaces: frozenset[str]  # "chat", "claude_code", "cowork", "office"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connector:
     name: str
     display: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plugin:
     name: str
     plugin_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Project:
     id: str
     name: str
@@ -69,7 +68,8 @@ class Project:
     attributed: bool  # False: deleted before attribution was recorded (created_at/by null)
 
 
-class SkillUse(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class SkillUse:
     skill: Skill
     surface: str
     invocations: int
@@ -78,7 +78,8 @@ class SkillUse(NamedTuple):
     list_price: int | None  # None where there is no request-level attribution (chat)
 
 
-class ConnectorUse(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ConnectorUse:
     connector: Connector
     surface: str
     calls: int
@@ -89,7 +90,8 @@ class ConnectorUse(NamedTuple):
     unclassified: int
 
 
-class PluginUse(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class PluginUse:
     plugin: Plugin
     surface: str
     invocations: int
@@ -97,7 +99,8 @@ class PluginUse(NamedTuple):
     installed: bool
 
 
-class ArtifactUse(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ArtifactUse:
     artifact_type: str
     shared: bool
     surface: str
@@ -105,7 +108,8 @@ class ArtifactUse(NamedTuple):
     published: int
 
 
-class ProjectUse(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ProjectUse:
     project: Project
     messages: int
     conversations: int
@@ -131,7 +135,7 @@ class UserDay:
         self.sets[key] = self.sets.get(key, frozenset()) | {name}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DayData:
     day: date
     users: list[UserDay]
@@ -142,7 +146,7 @@ class DayData:
     skill_enables: dict[str, int]  # org-wide enable count of each claude.ai skill
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Catalog:
     skills: list[Skill]
     connectors: list[Connector]
@@ -160,7 +164,7 @@ class Catalog:
             self.skill_pools[kind] = [s for s in self.skills if kind in s.surfaces]
 
     def members_on(self, org: Organization, day: date) -> list[User]:
-        """Members of the organization on a day (same rule as `facts.active_users`)."""
+        """Members of the organization on a day (same rule as `facts_generation.active_users`)."""
         return [
             u
             for u in org.users

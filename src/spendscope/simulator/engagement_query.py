@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from .engagement_data import engagement_store
 from .engagement_model import UserDay
 from .params import bound_cursor
-from .server import Request
+from .routing import Request
 from .state import Simulator
 from .world import Organization, User
 
 Row = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Spec:
     name: str
     filters: tuple[str, ...]
@@ -90,7 +90,7 @@ PROJECTS = Spec(
 SUMMARIES = Spec("summaries", ("rbac_group_id",), (), (), (), ())
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Query:
     sim: Simulator
     org: Organization
@@ -144,16 +144,14 @@ def user_days(q: Query) -> Iterator[tuple[date, UserDay]]:
 # -- grouping and aggregation ----------------------------------------------------------------
 
 
+@dataclass(slots=True, eq=False)
 class Acc:
     """Running totals of one output row."""
 
-    __slots__ = ("last", "n", "sets", "users")
-
-    def __init__(self) -> None:
-        self.n: dict[str, int] = {}
-        self.sets: dict[str, set[str]] = {}
-        self.users: set[str] = set()
-        self.last: date | None = None
+    n: dict[str, int] = field(default_factory=dict)
+    sets: dict[str, set[str]] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+    last: date | None = None
 
     def add(self, key: str, value: int) -> None:
         self.n[key] = self.n.get(key, 0) + value

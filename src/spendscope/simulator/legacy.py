@@ -16,9 +16,10 @@ from typing import Any
 from .aggregate import BUCKET_WIDTHS, Acc, bucket_start
 from .facts import COMPONENTS, Fact, cents
 from .params import Params, bound_cursor, invalid, iso, read_bound_cursor
-from .server import Auth, Request, route
+from .routing import Auth, Request, RouteTable
 from .world import CLAUDE_TAG_CATEGORIES, CONTEXT_WINDOWS, INFERENCE_GEOS, SPEEDS, Organization
 
+routes = RouteTable()
 BASE = "/v1/organizations/analytics"
 FLOOR = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_RANGE = timedelta(days=31)
@@ -77,7 +78,7 @@ GETTERS: dict[str, Getter] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Query:
     start: datetime  # first instant of data (snapped to the bucket grid on bucketed reports)
     end: datetime  # exclusive
@@ -479,21 +480,21 @@ def user_report(req: Request, cost: bool) -> dict[str, Any]:
     return envelope(req, data, offset + limit if offset + limit < len(entries) else None)
 
 
-@route(f"{BASE}/usage_report", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/usage_report", Auth.ANALYTICS_ENTERPRISE)
 def usage_report(req: Request) -> dict[str, Any]:
     return bucketed_report(req, cost=False)
 
 
-@route(f"{BASE}/cost_report", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/cost_report", Auth.ANALYTICS_ENTERPRISE)
 def cost_report(req: Request) -> dict[str, Any]:
     return bucketed_report(req, cost=True)
 
 
-@route(f"{BASE}/user_usage_report", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/user_usage_report", Auth.ANALYTICS_ENTERPRISE)
 def user_usage_report(req: Request) -> dict[str, Any]:
     return user_report(req, cost=False)
 
 
-@route(f"{BASE}/user_cost_report", Auth.ANALYTICS_ENTERPRISE)
+@routes.get(f"{BASE}/user_cost_report", Auth.ANALYTICS_ENTERPRISE)
 def user_cost_report(req: Request) -> dict[str, Any]:
     return user_report(req, cost=True)

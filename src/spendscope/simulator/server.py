@@ -2,91 +2,36 @@
 
 A real HTTP/1.1 server on loopback (standard library `ThreadingHTTPServer`), so the client is
 exercised exactly as against api.anthropic.com: headers, status codes, dropped connections and
-truncated bodies included. Endpoint families register their routes in `ROUTES`.
+truncated bodies included. Each endpoint family declares its routes in its own table (see
+`routing.py`); `ROUTES` is all of them, in a fixed order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from . import admin, analytics, claude_code, console_reports, engagement, legacy
 from .params import ApiError, Params, parse_datetime
+from .routing import BETA_ANALYTICS, Auth, Request, Route
 from .state import SimConfig, Simulator
-from .world import ENTERPRISE, Credential, Organization
+from .truth import truth
+from .world import ENTERPRISE, Credential
 
-BETA_ANALYTICS = "analytics-usage-cost-2026-08-24"
-BETA_FAST_MODE = "fast-mode-2026-02-01"
-
-
-class Auth(Enum):
-    """Which credentials an endpoint accepts (anthropic-api.md §2)."""
-
-    CONSOLE_ADMIN = "console_admin"  # Console Admin API: admin key or org:admin OAuth token
-    ORG_MEMBERS = "org_members"  # users/invites/me: Console admin, or Enterprise key with scope
-    OAUTH_ONLY = "oauth_only"  # service accounts: org:admin OAuth token only
-    ENTERPRISE_GROUPS = "enterprise_groups"  # rbac groups: Enterprise orgs only
-    ANALYTICS_B = "analytics_b"  # new usage/cost analytics: admin key or read:analytics
-    ANALYTICS_ENTERPRISE = "analytics_enterprise"  # families C and D: read:analytics only
-
-
-@dataclass
-class Request:
-    sim: Simulator
-    method: str
-    path: str
-    params: Params
-    headers: dict[str, str]
-    match: dict[str, str] = field(default_factory=dict)
-    credential: Credential | None = None
-    org: Organization | None = None
-
-    @property
-    def betas(self) -> set[str]:
-        raw = self.headers.get("anthropic-beta", "")
-        return {b.strip() for b in raw.split(",") if b.strip()}
-
-    @property
-    def organization(self) -> Organization:
-        assert self.org is not None
-        return self.org
-
-
-Handler = Callable[[Request], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Route:
-    pattern: re.Pattern[str]
-    handler: Handler
-    auth: Auth
-    scope: str | None = None  # Enterprise scope that grants access (ORG_MEMBERS, GROUPS)
-
-
-ROUTES: list[Route] = []
-
-
-def route(path: str, auth: Auth, scope: str | None = None) -> Callable[[Handler], Handler]:
-    """Register a GET endpoint; `{name}` segments become `req.match[name]`."""
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    pattern = re.compile("^" + regex + "$")
-
-    def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(pattern, fn, auth, scope))
-        return fn
-
-    return deco
+ROUTES: tuple[Route, ...] = tuple(
+    r
+    for family in (admin, analytics, claude_code, console_reports, engagement, legacy)
+    for r in family.routes.routes
+)
 
 
 def _missing_scope(cred: Credential, needed: str) -> ApiError:
@@ -369,8 +314,6 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/_simulator/info" and method == "GET":
                 self._send(200, sim.info())
             elif path == "/_simulator/truth" and method == "GET":
-                from .truth import truth
-
                 self._send(200, truth(sim, params))
             elif path == "/_simulator/stats" and method == "GET":
                 self._send(200, sim.stats.to_json())
@@ -422,19 +365,12 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.verbose = verbose
 
     def log_exception(self, path: str) -> None:
-        import logging
-
         logging.getLogger("spendscope.simulator").exception("handler failed on %s", path)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
-
-
-def _load_routes() -> None:
-    # Importing the family modules registers their routes.
-    from . import admin, analytics, claude_code, console_reports, engagement, legacy  # noqa: F401
 
 
 def make_server(
@@ -448,7 +384,6 @@ def make_server(
 ) -> SimulatorHTTPServer:
     """Build (not start) a simulator server. `warm` pre-generates the history in a background
     thread so the first queries don't pay for it; start-up itself stays instant."""
-    _load_routes()
     sim = Simulator(config, now=now, history_days=history_days)
     server = SimulatorHTTPServer((host, port), sim, verbose=verbose)
     if warm:

@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .facts import FactStore
-from .world import World, build_world
+from .facts_store import FactStore
+from .world import World
+from .world_generation import build_world
 
 
-@dataclass
+@dataclass(slots=True)
 class SimConfig:
     """Every behaviour the reference leaves UNCONFIRMED is a field here (changeable at run time
     through `POST /_simulator/config`)."""
@@ -176,7 +177,7 @@ class RateLimiter:
             self._hits.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class Stats:
     requests: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
