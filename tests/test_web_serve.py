@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from conftest import NOW, Api, connect, free_port, make_settings
 from spendscope.cli import main
+from spendscope.cli.dashboard import READY_LINE
 from spendscope.errors import ConfigError
 from spendscope.simulator.server import RunningSimulator
 from spendscope.web.app import create_app, is_loopback, serve_token
@@ -114,14 +114,10 @@ def test_changes_from_another_site_are_refused(synced: Any) -> None:
         assert len(c.get("/api/v1/connections").json()["connections"]) == 2
 
 
-def _wait_idle(c: TestClient, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s = c.get("/api/v1/sync").json()
-        if not s["running"]:
-            return s  # type: ignore[no-any-return]
-        time.sleep(0.2)
-    raise AssertionError("the sync did not finish")
+def _wait_idle(app: Any, c: TestClient, timeout: float = 120) -> dict[str, Any]:
+    """The sync's status once its run has finished (waits on the service's event)."""
+    assert app.state.spendscope.sync.finished.wait(timeout), "the sync did not finish"
+    return c.get("/api/v1/sync").json()  # type: ignore[no-any-return]
 
 
 def test_sync_now_then_delete(fresh_home: Any) -> None:
@@ -136,7 +132,7 @@ def test_sync_now_then_delete(fresh_home: Any) -> None:
         again = c.post("/api/v1/sync", json={})
         assert again.status_code == 409
         assert "already running" in again.json()["error"]["message"]
-        status = _wait_idle(c)
+        status = _wait_idle(app, c)
         assert status["error"] is None
         [result] = status["results"]
         assert result["label"] == "acme-console"
@@ -168,12 +164,7 @@ def test_scheduled_refresh_runs_when_the_data_is_stale(fresh_home: Any) -> None:
         client_options={"backoff_base": 0.01, "backoff_max": 0.2},
     )
     with TestClient(app, base_url=LOCAL) as c:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            s = c.get("/api/v1/sync").json()
-            if s["finished_at"]:
-                break
-            time.sleep(0.2)
+        s = _wait_idle(app, c)  # the schedule's first run: the data is stale at start
         assert s["scheduled"] is True
         assert s["results"]
         assert s["results"][0]["rows"] > 0
@@ -195,18 +186,16 @@ def test_sync_while_serve_holds_the_warehouse_says_so(fresh_home: Any) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/meta", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        # serve says when it is ready (after the warehouse is open and serve.json written)
+        assert server.stderr is not None
+        for line in server.stderr:
+            if line.rstrip("\n") == READY_LINE:
+                break
+        else:
+            raise AssertionError(f"serve exited ({server.wait()}) before it was ready")
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]

@@ -391,6 +391,9 @@ def make_server(
     return server
 
 
+SHUTDOWN_POLL_SECONDS = 0.02
+
+
 class RunningSimulator:
     """A simulator serving on a background thread (for tests, the demo and benchmarks)."""
 
@@ -403,8 +406,13 @@ class RunningSimulator:
         warm: bool = False,
     ) -> None:
         self.server = make_server(config or SimConfig(), host, port, now, warm=warm)
+        # Polled often so that leaving the `with` block returns at once (the default half
+        # second is paid by every test that starts a simulator of its own).
         self.thread = threading.Thread(
-            target=self.server.serve_forever, daemon=True, name="spendscope-simulator"
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            daemon=True,
+            name="spendscope-simulator",
         )
 
     @property

@@ -44,6 +44,8 @@ class SyncService:
         self._client_options = client_options
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Set each time a run finishes (cleared when one starts): what a caller waits on.
+        self.finished = threading.Event()
         self._thread: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None
         self.running = False
@@ -83,6 +85,7 @@ class SyncService:
             self.started_at = self._now()
             self.finished_at = None
             self.error = None
+            self.finished.clear()
             self._thread = threading.Thread(
                 target=self._run, args=(list(labels or []),), name="serve-sync", daemon=True
             )
@@ -148,6 +151,7 @@ class SyncService:
                     self.next_run_at = self.finished_at + timedelta(
                         hours=self.settings.refresh_hours
                     )
+                self.finished.set()
 
     # -- the schedule --------------------------------------------------------------------------
     def start_schedule(self, last_success: datetime | None) -> None:
