@@ -1,0 +1,218 @@
+/* Overview (/): month to date against last month, the forecast, the 60-day trend, the top
+ * workspaces, API keys, users and models, the biggest movers and the freshness banner. */
+
+import { api, clearPageError, dimensionLabel, getMeta, showPageError } from "../api.js";
+import {
+  ACCENT,
+  baseLayout,
+  chartEmpty,
+  drawChart,
+  provisionalShapes,
+  timeAxis,
+  valueAxis,
+} from "../charts.js";
+import { explorerUrl } from "../controls.js";
+import { $, el, setReady } from "../dom.js";
+import {
+  addDays,
+  fmtDate,
+  fmtDateTime,
+  fmtMoney,
+  fmtMoneySigned,
+  fmtMonth,
+  fmtPctSigned,
+  metricExact,
+  validDay,
+} from "../format.js";
+import { setTableBody, shareCell, valueCell } from "../tables.js";
+
+const TOP_DRILL = { workspace: "model", api_key: "model", user: "model", model: "workspace" };
+
+export async function pageOverview() {
+  setReady(false);
+  try {
+    const [meta, ov] = await Promise.all([getMeta(), api("/api/v1/overview")]);
+    clearPageError();
+    renderFreshness(ov.freshness);
+    renderOverviewKpis(ov);
+    await renderTrend(ov);
+    for (const dim of ["workspace", "api_key", "user", "model"]) renderTop(dim, (ov.top || {})[dim] || [], ov);
+    renderMovers(ov.movers || [], meta);
+    $("#page-sub").textContent = `${fmtMonth(ov.month_to_date.since, true)}, as of ${fmtDate(ov.as_of)}`;
+    setReady(true);
+  } catch (err) {
+    showPageError(err);
+  }
+}
+
+function renderFreshness(fr) {
+  const banner = $("#freshness-banner");
+  if (!fr || !banner) return;
+  const failing = (fr.connections || []).filter((c) => ["failing", "error", "interrupted"].includes(c.health));
+  const never = (fr.connections || []).filter((c) => c.health === "never synced");
+  banner.classList.toggle("provisional", !!fr.provisional_from);
+  banner.classList.toggle("stale", failing.length > 0 || !fr.complete_through);
+  banner.dataset.provisionalFrom = fr.provisional_from || "";
+  const items = [];
+  for (const c of failing) items.push(el("li", {}, `${c.label}: ${c.health === "error" ? "its key cannot be read" : c.health === "interrupted" ? "last sync was interrupted" : "last sync failed"}`, c.last_success ? ` (last success ${fmtDateTime(c.last_success)})` : "", " — ", el("a", { href: "/connections" }, "see Connections")));
+  for (const c of never) items.push(el("li", {}, `${c.label}: never synced yet`));
+  if (!(fr.connections || []).length) items.push(el("li", {}, el("a", { href: "/connections" }, "Connect an organization")));
+  banner.replaceChildren(
+    el("span", { class: "banner-icon", "aria-hidden": "true" }, fr.provisional_from ? "◐" : "●"),
+    el("div", {}, el("div", { id: "freshness-message" }, fr.message || "No data yet."), items.length ? el("ul", {}, items) : null),
+  );
+  banner.hidden = false;
+}
+
+function renderOverviewKpis(ov) {
+  const mtd = ov.month_to_date || {};
+  const last = ov.last_month || {};
+  const mtdEl = $("#mtd-cost");
+  mtdEl.textContent = fmtMoney(mtd.cost);
+  mtdEl.dataset.value = mtd.cost ?? "";
+  mtdEl.title = metricExact(mtd.cost, "usd");
+  const days = `${fmtDate(mtd.since, false)} – ${fmtDate(addDays(mtd.until, -1))}`;
+  const sub = [days];
+  if (mtd.list_cost !== undefined && mtd.list_cost !== null && mtd.list_cost !== mtd.cost) sub.push(`list ${fmtMoney(mtd.list_cost)}`);
+  $("#mtd-sub").textContent = sub.join(" · ");
+
+  const ch = $("#mtd-change");
+  const c = ov.change;
+  ch.classList.remove("delta-up", "delta-down", "delta-flat");
+  if (c === null || c === undefined) {
+    ch.textContent = "—";
+    ch.classList.add("delta-flat");
+  } else {
+    const arrow = c > 0 ? "▲ " : c < 0 ? "▼ " : "";
+    ch.textContent = arrow + fmtPctSigned(c);
+    ch.classList.add(c > 0.0005 ? "delta-up" : c < -0.0005 ? "delta-down" : "delta-flat");
+  }
+  ch.dataset.value = c === null || c === undefined ? "" : String(c);
+  $("#mtd-change-sub").textContent = `${fmtMoney(last.cost)} on ${fmtDate(last.since, false)} – ${fmtDate(addDays(last.until, -1))}`;
+  $("#mtd-change-sub").title = metricExact(last.cost, "usd");
+
+  const lm = $("#last-month-cost");
+  lm.textContent = fmtMoney(last.full_month_cost);
+  lm.dataset.value = last.full_month_cost ?? "";
+  lm.title = metricExact(last.full_month_cost, "usd");
+  $("#last-month-sub").textContent = validDay(last.since) ? fmtMonth(last.since, true) : "";
+
+  const fc = $("#forecast-cost");
+  fc.textContent = fmtMoney(ov.forecast);
+  fc.dataset.value = ov.forecast ?? "";
+  fc.title = metricExact(ov.forecast, "usd");
+  let fsub = "at the month-to-date daily run rate";
+  const fv = Number(ov.forecast);
+  const lv = Number(last.full_month_cost);
+  if (Number.isFinite(fv) && Number.isFinite(lv) && lv > 0) {
+    fsub = `${fmtPctSigned(fv / lv - 1)} vs last month, at the MTD run rate`;
+  }
+  $("#forecast-sub").textContent = fsub;
+}
+
+async function renderTrend(ov) {
+  const box = $("#trend-chart");
+  const trend = ov.trend || [];
+  if (!trend.length) {
+    chartEmpty(box, "No cost data in the last 60 days.");
+    return;
+  }
+  const days = trend.map((t) => t.day);
+  const vals = trend.map((t) => Number(t.cost));
+  const firstProv = trend.findIndex((t) => t.provisional);
+  const traces = [
+    {
+      type: "scatter", mode: "lines", name: "Daily cost", x: days, y: vals,
+      customdata: trend.map((t) => fmtMoney(t.cost) + (t.provisional ? " · provisional" : "")),
+      line: { color: ACCENT, width: 2, shape: "linear" }, fill: "tozeroy", fillcolor: "rgba(59, 91, 219, 0.12)",
+      hovertemplate: "%{customdata}<extra>daily cost</extra>",
+    },
+  ];
+  if (firstProv >= 0) {
+    // overdraw the provisional stretch (joined to the last final day) lighter and dashed
+    const from = Math.max(0, firstProv - 1);
+    traces.push({
+      type: "scatter", mode: "lines", name: "Provisional", x: days.slice(from), y: vals.slice(from),
+      line: { color: "#d4a017", width: 2, dash: "dot" }, fill: "tozeroy", fillcolor: "rgba(237, 201, 72, 0.22)",
+      hoverinfo: "skip",
+    });
+  }
+  // 7-day trailing average (once 7 days exist)
+  const avg = { x: [], y: [], customdata: [] };
+  for (let i = 6; i < vals.length; i++) {
+    const v = vals.slice(i - 6, i + 1).reduce((a, b) => a + b, 0) / 7;
+    avg.x.push(days[i]);
+    avg.y.push(v);
+    avg.customdata.push(fmtMoney(v.toFixed(6)));
+  }
+  traces.push({
+    type: "scatter", mode: "lines", name: "7-day average", x: avg.x, y: avg.y, customdata: avg.customdata,
+    line: { color: "#f28e2b", width: 1.5 },
+    hovertemplate: "%{customdata}<extra>7-day avg</extra>",
+  });
+  const prov0 = firstProv >= 0 ? trend[firstProv].day : null;
+  const shade = provisionalShapes(days, prov0, "day");
+  const layout = baseLayout({
+    xaxis: timeAxis("day"),
+    yaxis: valueAxis("usd"),
+    hovermode: "x unified",
+    showlegend: true,
+    legend: { orientation: "h", x: 0, y: -0.14, yanchor: "top" },
+    margin: { b: 56, t: shade.shapes.length ? 22 : 10 },
+    shapes: shade.shapes,
+    annotations: shade.annotations,
+  });
+  $("#trend-note").textContent = prov0 ? `Days from ${fmtDate(prov0)} are provisional and may still change.` : "All days are final.";
+  await drawChart(box, traces, layout);
+}
+
+function renderTop(dim, rows, ov) {
+  const table = $(`#top-${dim}`);
+  if (!table) return;
+  const mtd = ov.month_to_date || {};
+  const drill = TOP_DRILL[dim];
+  setTableBody(
+    table,
+    rows.map((r) => {
+      const canFilter = r.key !== "__other__" && r.key !== null && r.key !== undefined;
+      const href = canFilter
+        ? explorerUrl({ metric: "cost", group_by: drill, granularity: "day", since: mtd.since, until: mtd.until, filter: [`${dim}:${r.key}`] })
+        : null;
+      const label = r.label || r.key || "(none)";
+      return el(
+        "tr",
+        { dataset: { key: r.key ?? "" } },
+        el("td", { class: "cell-label", title: r.key && r.key !== label ? `${label} (${r.key})` : label }, href ? el("a", { href, title: `Explore ${label}` }, label) : label),
+        valueCell(r.cost, "usd"),
+        shareCell(r.share),
+      );
+    }),
+    "No spend this month yet.",
+  );
+}
+
+function renderMovers(movers, meta) {
+  const table = $("#movers-table");
+  setTableBody(
+    table,
+    movers.map((m) => {
+      const delta = Number(m.delta);
+      const prev = Number(m.previous);
+      const cls = delta > 0 ? "delta-up" : delta < 0 ? "delta-down" : "delta-flat";
+      const pct = prev > 0 ? delta / prev : null;
+      const label = m.label || m.key || "(none)";
+      const href = m.key && m.key !== "__other__" ? explorerUrl({ metric: "cost", group_by: m.dimension, granularity: "day", since: addDays(meta.today, -14), until: addDays(meta.today, 1), filter: [`${m.dimension}:${m.key}`] }) : null;
+      return el(
+        "tr",
+        { dataset: { dimension: m.dimension, key: m.key ?? "" } },
+        el("td", {}, dimensionLabel(meta, m.dimension)),
+        el("td", { class: "cell-label", title: label }, href ? el("a", { href }, label) : label),
+        valueCell(m.previous, "usd"),
+        valueCell(m.current, "usd"),
+        el("td", { class: "num " + cls, title: metricExact(m.delta, "usd"), dataset: { value: m.delta ?? "" } }, (delta > 0 ? "▲ " : delta < 0 ? "▼ " : "") + fmtMoneySigned(m.delta)),
+        el("td", { class: "num " + cls }, pct === null ? "new" : fmtPctSigned(pct)),
+      );
+    }),
+    "Nothing moved in the last 7 days.",
+  );
+}
