@@ -1,16 +1,16 @@
 """Killed at every step of the write path, the warehouse opens and the next sync is exact.
 
-A real `spendscope sync` subprocess is stopped hard (`os._exit`, through the SPENDSCOPE_FAULT
-hook) at the first, a middle and the last occurrence of every step of a first sync and of a
-refresh. After each kill: the process died at that step, the warehouse opens (recovering a log
-it cannot replay), `spendscope status` exits 0, and the next `spendscope sync` ends exact against
-the simulator's truth — spend to the cent and usage to the token per day, no duplicate row_key in
-any table, rows that vanished upstream gone.
+A real `spendscope sync` process (forked from a server that has the product imported, see
+`forked.py`) is stopped hard (`os._exit`, through the SPENDSCOPE_FAULT hook) at the first, a
+middle and the last occurrence of every step of a first sync and of a refresh. After each kill:
+the process died at that step, the warehouse opens (recovering a log it cannot replay),
+`spendscope status` exits 0, and the next `spendscope sync` ends exact against the simulator's
+truth — spend to the cent and usage to the token per day, no duplicate row_key in any table, rows
+that vanished upstream gone.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +26,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+import forked
 from conftest import NOW, Api, connect, make_settings
 from spendscope.cli import main
 from spendscope.faults import FAULT_ENV, FAULT_EXIT_CODE, TRACE_ENV
@@ -92,16 +93,11 @@ class Plan:
     phantoms: list[str]
 
 
-def _spendscope(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in (FAULT_ENV, TRACE_ENV)}
-    full.update(ENV, **env)
-    return subprocess.run(
-        [sys.executable, "-m", "spendscope", *args, "--home", str(home)],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+def _spendscope(home: Path, *args: str, **env: str) -> forked.Result:
+    """`spendscope <args> --home <home>` in a child process of its own (killed for real)."""
+    log = home.parent / f"{home.name}.{args[0]}.log"
+    return forked.run(
+        [*args, "--home", str(home)], {**ENV, **env}, log, drop=(FAULT_ENV, TRACE_ENV)
     )
 
 
@@ -147,7 +143,7 @@ def _plant_phantoms(home: Path) -> list[str]:
 def _trace(home: Path, phase: str) -> Counter[str]:
     trace = home.parent / f"trace-{phase}"
     r = _spendscope(home, "sync", **{TRACE_ENV: str(trace)})
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.output
     return Counter(trace.read_text().split())
 
 
@@ -237,7 +233,7 @@ def assert_exact(api: Api, home: Path) -> None:
 def _kill_and_recover(plan: Plan, base: Path, home: Path, step: str, k: int) -> None:
     _copy(base, home)
     killed = _spendscope(home, "sync", **{FAULT_ENV: f"{step}:{k}"})
-    assert killed.returncode == FAULT_EXIT_CODE, (step, k, killed.returncode, killed.stderr)
+    assert killed.returncode == FAULT_EXIT_CODE, (step, k, killed.returncode, killed.output)
     status = _in_process(home, "status")
     assert status.exit_code == 0, (step, k, status.output)
     done = _in_process(home, "sync")
@@ -306,18 +302,18 @@ def test_an_unreplayable_log_is_moved_aside_and_the_next_sync_is_exact(
         duckdb.connect(str(path)).close()  # genuinely unreplayable
 
     status = _spendscope(home, "status")
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 0, status.output
     kept = list(home.glob("warehouse.duckdb.wal.unreplayable-*"))
     assert len(kept) == 1
     assert not (home / "warehouse.duckdb.wal").exists() or kept[0].stat().st_size
-    warnings = [line for line in status.stderr.splitlines() if "write-ahead log" in line]
-    assert len(warnings) == 1, status.stderr
+    warnings = [line for line in status.output.splitlines() if "write-ahead log" in line]
+    assert len(warnings) == 1, status.output
     assert str(kept[0]) in warnings[0]
-    assert "Traceback" not in status.stderr
+    assert "Traceback" not in status.output
 
     done = _spendscope(home, "sync")
-    assert done.returncode == 0, done.stderr
-    assert "write-ahead log" not in done.stderr  # recovered once, not at every open
+    assert done.returncode == 0, done.output
+    assert "write-ahead log" not in done.output  # recovered once, not at every open
     assert_exact(api, home)
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -12,9 +12,10 @@ from typing import Any
 from ..money import exact
 from ..warehouse.connection import Warehouse
 from ..warehouse.schema import DATASET
-from .queries import GRANULARITIES, Scope, _bad, periods, privacy
+from .catalog import Scope, granularity_sql
+from .queries import periods
+from .sql import privacy
 
-S = DATASET
 TOOLS = ("edit", "multi_edit", "write", "notebook_edit")
 _ACTOR = "COALESCE(actor_email, api_key_name)"
 _ACTIVE = (
@@ -40,12 +41,9 @@ def claude_code(
 ) -> dict[str, Any]:
     """Claude Code: active users, sessions, lines, commits, PRs, tool accept rates, cost — in
     total, over time and by user."""
-    if granularity not in GRANULARITIES:
-        raise _bad(
-            f"Unknown granularity '{granularity}'.", f"Use one of: {', '.join(GRANULARITIES)}."
-        )
+    period_sql = granularity_sql(granularity)
     extra, extra_params = _conn_filter(connection)
-    base = f"""(SELECT *, CAST(bucket_start AS DATE) AS day FROM {S}.claude_code_usage
+    base = f"""(SELECT *, CAST(bucket_start AS DATE) AS day FROM {DATASET}.claude_code_usage
         WHERE bucket_start >= ? AND bucket_start < ? {extra})"""
     params: list[Any] = [scope.since, scope.until, *extra_params]
     tool_cols = ", ".join(f"sum({t}_tool_accepted), sum({t}_tool_rejected)" for t in TOOLS)
@@ -73,7 +71,7 @@ def claude_code(
         else None,
     }
     series_rows = warehouse.read(
-        f"""SELECT {GRANULARITIES[granularity]} AS period,
+        f"""SELECT {period_sql} AS period,
             count(DISTINCT {_ACTOR}) FILTER (WHERE {_ACTIVE}), {_SUMS}, sum(estimated_cost_cents)
         FROM {base} GROUP BY 1 ORDER BY 1""",
         *params,
@@ -157,7 +155,7 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
     cols = ", ".join(f"sum({c})" if "rate" not in c else f"avg({c})" for c in _SUMMARY.values())
     # Several Enterprise connections add up per day (rates are averaged).
     rows = warehouse.read(
-        f"""SELECT CAST(bucket_start AS DATE) AS day, {cols} FROM {S}.engagement_summaries
+        f"""SELECT CAST(bucket_start AS DATE) AS day, {cols} FROM {DATASET}.engagement_summaries
         WHERE {where} GROUP BY 1 ORDER BY 1""",
         *params,
     )
@@ -182,7 +180,8 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
     skills = warehouse.read(
         f"""SELECT skill_name, any_value(COALESCE(skill_display_name, skill_name)),
             {_USERS} AS users, sum(invocation_count)
-        FROM {S}.engagement_skills WHERE {where} GROUP BY 1 ORDER BY users DESC, 1 LIMIT 50""",
+        FROM {DATASET}.engagement_skills WHERE {where}
+        GROUP BY 1 ORDER BY users DESC, 1 LIMIT 50""",
         *params,
     )
     connectors = warehouse.read(
@@ -190,14 +189,15 @@ def engagement(warehouse: Warehouse, scope: Scope, connection: str | None = None
             {_USERS} AS users,
             sum(COALESCE(read_call_count, 0) + COALESCE(write_call_count, 0)
                 + COALESCE(unclassified_call_count, 0))
-        FROM {S}.engagement_connectors WHERE {where} GROUP BY 1
+        FROM {DATASET}.engagement_connectors WHERE {where} GROUP BY 1
         ORDER BY users DESC, 1 LIMIT 50""",
         *params,
     )
     projects = warehouse.read(
         f"""SELECT project_id, any_value(project_name), {_USERS} AS users,
             sum(distinct_conversation_count)
-        FROM {S}.engagement_projects WHERE {where} GROUP BY 1 ORDER BY users DESC, 1 LIMIT 50""",
+        FROM {DATASET}.engagement_projects WHERE {where}
+        GROUP BY 1 ORDER BY users DESC, 1 LIMIT 50""",
         *params,
     )
     return {

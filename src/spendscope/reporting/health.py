@@ -82,7 +82,7 @@ def key_health(store: ConnectionStore) -> dict[str, dict[str, Any]]:
     return {label: {"state": "error", "last_error": why} for label, why in problems.items()}
 
 
-def _health(con: Any, count_rows: bool, syncing: set[str]) -> dict[str, dict[str, Any]]:
+def _health(con: Any, count_rows: bool, running: set[str]) -> dict[str, dict[str, Any]]:
     tables = {
         r[0]
         for r in con.execute(
@@ -120,7 +120,7 @@ def _health(con: Any, count_rows: bool, syncing: set[str]) -> dict[str, dict[str
             WHERE started IS NOT NULL AND (ended IS NULL OR ended < started)"""
     ).fetchall():
         h = out.setdefault(label, {})
-        if label in syncing:
+        if label in running:
             h["state"], h["started_at"] = "syncing", started
         else:
             h["state"], h["interrupted_at"] = "interrupted", started
