@@ -3,6 +3,8 @@ warehouse synced from it, and the dashboard served over that warehouse."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -178,6 +180,22 @@ def synced(
     reports = sync(settings, store)
     assert not [r.error for r in reports if r.error]
     return settings
+
+
+def copy_home(
+    synced: Settings, home: Path, *, base_url: str | None = None, **overrides: Any
+) -> Settings:
+    """A private copy of a synced home (warehouse, connections, keys) for a test that changes
+    it: the cost of one file copy instead of a backfill. `base_url` points its connections at
+    another simulator (one of the same seed holds the same keys and data)."""
+    shutil.copytree(synced.home, home, dirs_exist_ok=True)
+    if base_url is not None:
+        path = home / "connections.json"
+        data = json.loads(path.read_text())
+        for conn in data["connections"]:
+            conn["base_url"] = base_url
+        path.write_text(json.dumps(data))
+    return make_settings(home, **overrides)
 
 
 class Dashboard:

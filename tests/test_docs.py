@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spendscope.docgen import cli_markdown, schema_markdown
+import pytest
+
+from spendscope.docgen import GENERATED, cli_markdown, schema_markdown
 from spendscope.warehouse.schema import ALL_TABLES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -25,3 +27,20 @@ def test_every_table_and_column_is_documented() -> None:
         assert table.doc
         for col in table.columns:
             assert f"`{col.name}`" in text
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_every_generated_doc_is_current(name: str) -> None:
+    assert (DOCS / name).read_text() == GENERATED[name](), (
+        f"run python -m spendscope.docgen ({name})"
+    )
+
+
+def test_the_architecture_lists_every_top_level_module() -> None:
+    text = (DOCS / "architecture.md").read_text()
+    package = Path(__file__).resolve().parents[1] / "src" / "spendscope"
+    for path in package.iterdir():
+        if path.name.startswith("_") or path.name == "py.typed":
+            continue
+        if path.suffix == ".py" or (path / "__init__.py").exists():
+            assert f"`spendscope.{path.stem}`" in text, path.name

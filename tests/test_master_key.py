@@ -100,7 +100,7 @@ def test_connect_will_not_replace_a_lost_master_key(
     store = ConnectionStore(settings)
     with pytest.raises(SecretError, match="will not start a new master key"):
         do_connect(settings, store, "console", "other", api.key("console", "admin"))
-    assert [c.label for c in store.list()] == ["acme"]
+    assert [c.label for c in store.all()] == ["acme"]
 
     # With the key lost, status says why for that connection; sync names it and fails.
     status = by_label(json.loads(cli(settings.home, "status", "--json").stdout))
@@ -151,7 +151,7 @@ def test_connect_refuses_a_replaced_master_key(file_keyed: Settings, api: Api) -
     assert "is not the one they were encrypted with" in info.value.message
     assert info.value.hint is not None
     assert "set SPENDSCOPE_SECRET_KEY back" in info.value.hint
-    assert [c.label for c in ConnectionStore(file_keyed).list()] == ["acme"]
+    assert [c.label for c in ConnectionStore(file_keyed).all()] == ["acme"]
 
 
 @pytest.mark.slow
@@ -185,7 +185,7 @@ def test_an_undecryptable_key_fails_alone(
     assert status["acme-enterprise"]["state"] == "error"
     assert "can't be decrypted" in status["acme-enterprise"]["last_error"]
     listed = cli(settings.home, "connections", "list", "--json", master=master)
-    assert by_label(json.loads(listed.stdout), "label")["acme-enterprise"]["state"] == "error"
+    assert by_label(json.loads(listed.stdout), "label")["acme-enterprise"]["health"] == "error"
 
     from background import BackgroundServer
     from spendscope.web.app import create_app

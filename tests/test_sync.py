@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import BACKFILL_DAYS, Api, connect, make_settings, sync
+from conftest import BACKFILL_DAYS, Api, connect, copy_home, make_settings, sync
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
 from spendscope.simulator.server import RunningSimulator
@@ -75,9 +75,11 @@ def usage_by_day(settings: Settings, org_id: str) -> dict[str, dict[str, int]]:
     return {r[0].isoformat(): dict(zip(TRUTH_TOKENS, map(int, r[1:]), strict=True)) for r in rows}
 
 
-def assert_exact(api: Api, settings: Settings, now: datetime = NOW) -> None:
+def assert_exact(
+    api: Api, settings: Settings, now: datetime = NOW, days: int = BACKFILL_DAYS
+) -> None:
     """Every organization, every day of the backfill: spend to the cent, usage to the token."""
-    start = (now - timedelta(days=BACKFILL_DAYS)).date()
+    start = (now - timedelta(days=days)).date()
     end = now.date()  # complete days only (today is partial and provisional)
     for name in ("Acme Platform", "Acme Enterprise"):
         org_id = api.info_org(name)["id"]
@@ -109,14 +111,10 @@ Api.info_org = _info_org  # type: ignore[attr-defined]
 # -- exactness --
 
 
-def test_backfill_is_exact_per_day_key_and_user(
-    sim: tuple[RunningSimulator, Api], tmp_path: Path
-) -> None:
-    running, api = sim
-    settings = make_settings(tmp_path)
-    store = connect(settings, api, running.url)
-    reports = sync(settings, store)
-    assert all(r.error is None for r in reports), [r.error for r in reports]
+def test_backfill_is_exact_per_day_key_and_user(synced: Settings, api: Api) -> None:
+    """The session's warehouse: both connections backfilled from the shared simulator (the
+    fixture asserts the sync reported no error)."""
+    settings = synced
     assert_exact(api, settings)
     start = (NOW - timedelta(days=BACKFILL_DAYS)).date().isoformat()
     end = NOW.date().isoformat()
@@ -160,11 +158,9 @@ def test_backfill_is_exact_per_day_key_and_user(
     assert got == dict(truth)
 
 
-def test_second_sync_changes_nothing(sim: tuple[RunningSimulator, Api], tmp_path: Path) -> None:
-    running, api = sim
-    settings = make_settings(tmp_path)
-    store = connect(settings, api, running.url)
-    sync(settings, store)
+def test_second_sync_changes_nothing(synced: Settings, tmp_path: Path) -> None:
+    settings = copy_home(synced, tmp_path / "home", reconciliation_days=7)
+    store = ConnectionStore(settings)
     before = query(
         settings,
         "SELECT connection_label, count(*), sum(billed_cost) "
@@ -184,12 +180,13 @@ def test_second_sync_changes_nothing(sim: tuple[RunningSimulator, Api], tmp_path
 
 
 def test_refresh_picks_up_revisions_and_logs_them(
-    sim: tuple[RunningSimulator, Api], tmp_path: Path
+    synced: Settings, sim: tuple[RunningSimulator, Api], tmp_path: Path
 ) -> None:
+    """The session's backfill, copied and pointed at a private simulator of the same seed whose
+    clock then moves on three days (upstream revises recent days)."""
     running, api = sim
-    settings = make_settings(tmp_path)
-    store = connect(settings, api, running.url)
-    sync(settings, store)
+    settings = copy_home(synced, tmp_path / "home", base_url=running.url)
+    store = ConnectionStore(settings)
     api.http.post("/_simulator/clock", json={"days": 3})
     later = NOW + timedelta(days=3)
     reports = sync(settings, store, now=later)
@@ -254,19 +251,28 @@ def assert_marts_match_views(settings: Settings) -> None:
 # -- faults and rate limits (kills: test_crash.py) --
 
 
+FAULTY_DAYS = 14  # a shorter backfill: every request still meets the faults and the limit
+
+
 def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
     config = SimConfig(seed=42, rpm=40, fault_rate=0.2, slow_ms=300, rate_window_seconds=2.0)
     with RunningSimulator(config, now=NOW) as running:
         api = Api(running.url)
         # The simulator allows 40 requests per 2 s; the client paces at a per-minute budget a
         # little under that, so bursts still meet real 429s (retried after retry-after).
-        settings = make_settings(tmp_path, analytics_rpm=1100, http_timeout=2.0)
+        settings = make_settings(
+            tmp_path,
+            analytics_rpm=1100,
+            http_timeout=2.0,
+            console_backfill_days=FAULTY_DAYS,
+            enterprise_backfill_days=FAULTY_DAYS,
+        )
         store = connect(settings, api, running.url)
         reports = sync(settings, store)
         assert all(r.error is None for r in reports), [r.error for r in reports]
         assert sum(r.retries for r in reports) > 0
         running.sim.config.update({"fault_rate": 0.0})
-        assert_exact(api, settings)
+        assert_exact(api, settings, days=FAULTY_DAYS)
 
 
 def test_malformed_json_stops_the_connection_and_leaves_it_consistent(
@@ -321,13 +327,8 @@ def test_not_found_is_an_error_never_no_data(
 # -- double-booking --
 
 
-def test_overlapping_spend_is_counted_once(
-    sim: tuple[RunningSimulator, Api], tmp_path: Path
-) -> None:
-    running, api = sim
-    settings = make_settings(tmp_path)
-    store = connect(settings, api, running.url)
-    sync(settings, store)
+def test_overlapping_spend_is_counted_once(synced: Settings, api: Api) -> None:
+    settings = synced
     console_id = api.info_org("Acme Platform")["id"]
     # The parent's connection reported the child's spend too; it is marked and left out.
     marked = query(
@@ -369,12 +370,13 @@ def test_overlapping_spend_is_counted_once(
 
 
 def test_enterprise_precedence_counts_the_parent(
-    sim: tuple[RunningSimulator, Api], tmp_path: Path
+    synced: Settings, api: Api, tmp_path: Path
 ) -> None:
-    running, api = sim
-    settings = make_settings(tmp_path, overlap_precedence="enterprise")
-    store = connect(settings, api, running.url)
-    sync(settings, store)
+    """The setting changed on a synced warehouse: the next sync rebuilds views and marts."""
+    settings = copy_home(
+        synced, tmp_path / "home", overlap_precedence="enterprise", reconciliation_days=7
+    )
+    sync(settings, ConnectionStore(settings))
     assert (
         query(
             settings,
@@ -446,8 +448,8 @@ def test_connect_diagnoses_the_classic_mistakes(
 def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api], tmp_path: Path) -> None:
     running, api = sim
     (tmp_path / "settings.toml").write_text(
-        f"console_backfill_days = {BACKFILL_DAYS}\nenterprise_backfill_days = {BACKFILL_DAYS}\n"
-        "analytics_rpm = 0\n"
+        # 22 days: the report below reads 2026-11-01 to 2026-11-22
+        "console_backfill_days = 22\nenterprise_backfill_days = 22\nanalytics_rpm = 0\n"
     )
     ck, ek = api.key("console", "admin"), api.key("enterprise", "analytics")
     r = _cli(

@@ -533,3 +533,118 @@ def test_openapi_and_server_timing(client: TestClient) -> None:
     timing = client.get("/api/v1/meta").headers["server-timing"]
     assert timing.startswith("app;dur=")
     assert float(timing.split("=")[1]) > 0
+
+
+# -- the contract: typed answers, one connection row, status by class, no import cycle ----------
+
+
+def _schema_refs(node: Any) -> list[str]:
+    """The component names a response schema points to (directly or as alternatives)."""
+    if "$ref" in node:
+        return [node["$ref"].rsplit("/", 1)[-1]]
+    return [n for option in node.get("anyOf", []) for n in _schema_refs(option)]
+
+
+def test_every_answer_is_a_documented_model(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    components = spec["components"]["schemas"]
+    operations = [(m, p, op) for p, item in spec["paths"].items() for m, op in item.items()]
+    assert len(operations) == 17
+    for method, path, op in operations:
+        ok = [s for s in op["responses"] if s.startswith("2")]
+        assert len(ok) == 1, (method, path)
+        content = op["responses"][ok[0]]["content"]
+        if path.endswith(".csv"):
+            assert set(content) == {"text/csv"}
+            continue
+        refs = _schema_refs(content["application/json"]["schema"])
+        assert refs, (method, path)
+        for name in refs:
+            assert components[name]["properties"], name
+        assert {"400", "401", "404", "422", "503"} <= set(op["responses"]), (method, path)
+
+    def untyped(node: Any, where: str) -> list[str]:
+        if isinstance(node, dict):
+            found = [where] if node == {} else []
+            return found + [x for k, v in node.items() for x in untyped(v, f"{where}/{k}")]
+        if isinstance(node, list):
+            return [x for i, v in enumerate(node) for x in untyped(v, f"{where}[{i}]")]
+        return []
+
+    assert untyped(components, "") == []  # no field of any answer is "any JSON"
+    # Money is decimal text, never a JSON number.
+    assert components["MonthToDate"]["properties"]["cost"]["type"] == "string"
+    assert components["ConnectionRow"]["properties"]["created_at"]["format"] == "date-time"
+
+
+def test_the_api_and_the_cli_list_connections_with_one_row(
+    client: TestClient, synced: Settings
+) -> None:
+    from spendscope.connections import ConnectionStore
+    from spendscope.reporting.connections import ConnectionRow, connection_rows
+    from spendscope.reporting.health import connection_health
+
+    spec = client.get("/api/v1/openapi.json").json()
+    documented = spec["components"]["schemas"]["ConnectionRow"]["properties"]
+    assert "key_hint" not in documented  # the CLI shows it; the API never does
+    answered = client.get("/api/v1/connections").json()["connections"]
+    assert all(set(row) == set(documented) for row in answered)
+    assert set(documented) == set(ConnectionRow.model_fields) - {"key_hint"}
+    wh = client.app.state.spendscope.warehouse  # type: ignore[attr-defined]
+    rows = connection_rows(ConnectionStore(synced), connection_health(wh))
+    assert answered == [r.model_dump(mode="json") for r in rows]
+    assert all(r.key_hint.startswith("sk-ant-") for r in rows)
+    assert "key_hint" not in str(answered)
+
+
+def test_the_status_of_an_error_follows_its_class_not_its_words() -> None:
+    from spendscope.connections import UnknownConnection
+    from spendscope.errors import (
+        ConfigError,
+        InvalidInput,
+        NotFoundLocally,
+        ServerError,
+        WarehouseError,
+    )
+    from spendscope.web.errors import Conflict, status_for
+
+    assert status_for(UnknownConnection("a sync is running")) == 404
+    assert status_for(NotFoundLocally("The range is empty.")) == 404
+    assert status_for(ConfigError("unknown connection 'nope'")) == 400
+    assert status_for(InvalidInput("not found")) == 400
+    assert status_for(Conflict("unknown connection 'nope'")) == 409
+    assert status_for(ServerError("unknown connection")) == 502
+    assert status_for(WarehouseError("A sync is running.")) == 503
+
+
+def test_no_import_cycle_in_the_web_package() -> None:
+    """Every import between spendscope.web's modules (top-level, in functions, or for type
+    checking only) goes one way."""
+    import ast
+    from pathlib import Path
+
+    import spendscope.web
+
+    package = Path(spendscope.web.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for m in modules:
+        for node in ast.walk(ast.parse((package / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1 and node.module:
+                    target = node.module.split(".")[0]
+                elif node.module and node.module.startswith("spendscope.web."):
+                    target = node.module.split(".")[2]
+                else:
+                    continue
+                if target in modules and target != m:
+                    graph[m].add(target)
+    assert graph["api"]
+    assert "app" not in graph["api"]
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start]
+        )
+
+    assert [m for m in sorted(modules) if reaches(m, m, {m})] == []

@@ -143,6 +143,10 @@ class Unreachable(Exception):
     """Nothing answers at the address in the discovery file."""
 
 
+class TokenRefused(WarehouseError):
+    """The server at the discovery file's address refused this command's token (HTTP 401)."""
+
+
 class RunningServer:
     """A `spendscope serve` of this home that answered; `get`/`delete` call its API."""
 
@@ -212,7 +216,7 @@ def _error(r: httpx.Response, info: ServerInfo) -> SpendscopeError:
     except (ValueError, AttributeError):
         message, hint = "", None
     if r.status_code == 401:
-        return WarehouseError(
+        return TokenRefused(
             f"spendscope serve at {info.url} (process {info.pid}) holds the warehouse and "
             "refused this command's token.",
             f"Set {TOKEN_ENV} to the dashboard's token, or stop `spendscope serve`.",
@@ -238,11 +242,8 @@ def find_server(settings: Settings) -> RunningServer | None:
             return server
         except Unreachable:
             server.close()
-        except WarehouseError as exc:
-            server.close()
-            if "refused this command's token" not in exc.message:
-                raise
-            # another program now answers at that address: the file is stale
+        except TokenRefused:
+            server.close()  # another program now answers at that address: the file is stale
         except BaseException:
             server.close()
             raise

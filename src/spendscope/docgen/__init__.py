@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .api import api_markdown
+from .architecture import architecture_markdown
 from .cli import cli_markdown
 from .configuration import configuration_markdown
 from .schema import schema_markdown
@@ -20,6 +22,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "schema.md": schema_markdown,
     "cli.md": cli_markdown,
     "configuration.md": configuration_markdown,
+    "api.md": api_markdown,
+    "architecture.md": architecture_markdown,
 }
 
 

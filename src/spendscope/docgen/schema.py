@@ -45,8 +45,12 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
             "cache_read_input_tokens, cache_creation.ephemeral_5m_input_tokens, "
             "cache_creation.ephemeral_1h_input_tokens.",
         ),
-        ("billed_cost", "DECIMAL", "Billed cost in USD (post-discount, pre-credit), exact."),
-        ("list_cost", "DECIMAL", "List-price cost in USD (null where the endpoint has none)."),
+        ("billed_cost", "DECIMAL(38,11)", "Billed cost in USD (post-discount, pre-credit), exact."),
+        (
+            "list_cost",
+            "DECIMAL(38,11)",
+            "List-price cost in USD (null where the endpoint has none).",
+        ),
         ("is_estimate", "BOOLEAN", "The amount is an estimate (never, for these sources)."),
         ("is_provisional", "BOOLEAN", "After the API's data watermark: may still change."),
         ("source", "VARCHAR", "The endpoint the row came from."),
@@ -72,7 +76,21 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
         ("organization_id", "VARCHAR", "The organization the usage belongs to."),
         ("period_start", "TIMESTAMPTZ", "Start of the period (UTC day)."),
         ("period_end", "TIMESTAMPTZ", "End of the period (exclusive)."),
-        ("workspace_id … speed", "VARCHAR", "The same dimensions as `spend`."),
+        *(
+            (name, "VARCHAR", "As in `spend`.")
+            for name in (
+                "workspace_id",
+                "api_key_id",
+                "user_id",
+                "user_email",
+                "product",
+                "model",
+                "service_tier",
+                "context_window",
+                "inference_geo",
+                "speed",
+            )
+        ),
         ("account_id", "VARCHAR", "Console user account (OAuth) that made the requests."),
         ("service_account_id", "VARCHAR", "Service account."),
         (
@@ -92,6 +110,17 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
         ("overlaps_connection", "VARCHAR", "Double-booking marker, as in `spend`."),
     ],
 }
+
+
+def _without_marker(view: str) -> list[tuple[str, str, str]]:
+    """`view`'s columns before its double-booking marker (`overlaps_connection`)."""
+    names = [name for name, _, _ in VIEW_DOCS[view]]
+    return VIEW_DOCS[view][: names.index("overlaps_connection")]
+
+
+# The double-booked rows `spend` and `usage` leave out (the other connection's copy counts).
+VIEW_DOCS["spend_overlaps"] = _without_marker("spend")
+VIEW_DOCS["usage_overlaps"] = _without_marker("usage")
 
 
 def _type(t: object) -> str:
@@ -119,7 +148,15 @@ def schema_markdown() -> str:
         "double-booked spend left out (it is in `spend_overlaps` / `usage_overlaps`).",
     ]
     for view, cols in VIEW_DOCS.items():
-        out += ["", f"### `{view}`", "", "| Column | Type | Meaning |", "|---|---|---|"]
+        out += ["", f"### `{view}`", ""]
+        if view.endswith("_overlaps"):
+            base = view.removesuffix("_overlaps")
+            out += [
+                f"The double-booked rows `{base}` leaves out (another connection's copy of the "
+                f"same amount is counted), with `{base}`'s columns up to `source_table`.",
+                "",
+            ]
+        out += ["| Column | Type | Meaning |", "|---|---|---|"]
         out += [f"| `{n}` | {t} | {d} |" for n, t, d in cols]
     out += [
         "",

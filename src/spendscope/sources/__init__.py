@@ -1,1 +1,1 @@
-"""Feeds: what to fetch for each connection kind, and the engine that syncs them."""
+"""Feeds: what to fetch for each connection kind, and how each upstream answer becomes rows."""

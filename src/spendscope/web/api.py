@@ -1,29 +1,59 @@
 """The REST API under /api/v1: everything the pages show, and nothing they don't.
 
 Each endpoint parses its parameters, calls one named query (`reporting.queries`,
-`reporting.activity`) or operation (`operations`), and returns JSON. Filters are parameters,
-never SQL; no response carries a key or any other secret. Every error answer is the one
-envelope of errors.py, with a status chosen by the exception's class.
+`reporting.activity`, `reporting.connections`) or operation (`operations`), and answers JSON
+of a model of models.py, checked against it before it leaves; /explore.csv answers CSV.
+Filters are parameters, never SQL; no response carries a key or any other secret. Every error
+answer is the one envelope of errors.py, with a status chosen by the exception's class.
 """
 
 from __future__ import annotations
 
 import contextlib
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from ..errors import ConfigError
-from ..reporting import activity, queries
+from ..errors import ConfigError, SpendscopeError
+from ..reporting import activity, catalog, queries
+from ..reporting.connections import connection_row, connection_rows
+from ..reporting.freshness import freshness as data_freshness
+from ..reporting.health import connection_health, recent_events
+from ..reporting.overview import overview as overview_figures
 from ..validation import parse_date
-from .errors import CONFLICT, ERROR_RESPONSES, UPSTREAM, Conflict, error_body
-
-if TYPE_CHECKING:
-    from .app import AppState
+from .deps import KnownLabel, SettingsDep, State, Store, Sync, Today, WarehouseDep
+from .errors import (
+    CONFLICT,
+    CROSS_SITE,
+    ERROR_RESPONSES,
+    UPSTREAM,
+    Conflict,
+    ErrorDetail,
+    error_body,
+)
+from .models import (
+    ClaudeCodeOut,
+    ConnectedOut,
+    ConnectionsOut,
+    ConnectionTestFailed,
+    ConnectionTestPassed,
+    DeletedOut,
+    DimensionValuesOut,
+    EngagementOut,
+    EventsOut,
+    ExploreOut,
+    FreshnessOut,
+    HealthOut,
+    MetaOut,
+    OverviewOut,
+    ReportOut,
+    SyncStartedOut,
+    SyncStatusOut,
+)
 
 
 class JSON(JSONResponse):
@@ -33,11 +63,11 @@ class JSON(JSONResponse):
         return orjson.dumps(content, default=str)
 
 
+META = "Meta and freshness"
+SPEND = "Spend and usage"
+ACTIVITY = "Claude Code and engagement"
+CONNECTIONS = "Connections and sync"
 router = APIRouter(prefix="/api/v1", default_response_class=JSON, responses=ERROR_RESPONSES)
-
-
-def _state(request: Request) -> AppState:
-    return request.app.state.spendscope  # type: ignore[no-any-return]
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -48,18 +78,17 @@ def _day(value: str | None, name: str) -> date | None:
 
 
 def _scope(
-    state: AppState,
+    today: date,
     since: str | None,
     until: str | None,
     filters: list[str] | None = None,
     days: int = 30,
-) -> queries.Scope:
-    today = state.today()
+) -> catalog.Scope:
     end = _day(until, "until") or today + timedelta(days=1)
     start = _day(since, "since") or end - timedelta(days=days)
     if (end - start).days > 3700:
         raise ConfigError("The range is longer than ten years.", "Pick a shorter range.")
-    return queries.Scope(start, end, queries.parse_filters(filters or []))
+    return catalog.Scope(start, end, catalog.parse_filters(filters or []))
 
 
 def _date_format(schema: dict[str, Any]) -> None:
@@ -89,49 +118,63 @@ Filters = Annotated[
     ),
 ]
 Granularity = Annotated[Literal["day", "week", "month"], Query(description="Time bucket.")]
+Connection = Annotated[str | None, Query(description="Only this connection.")]
 
 
 # -- meta and freshness -------------------------------------------------------------------------
 
 
-@router.get("/meta", summary="Dimensions, metrics, connections and settings the pages need")
-def meta(request: Request) -> Any:
+@router.get(
+    "/meta",
+    tags=[META],
+    response_model=MetaOut,
+    summary="Dimensions, metrics, connections and settings the pages need",
+)
+def meta(state: State, store: Store, today: Today) -> dict[str, Any]:
     from .. import __version__
 
-    st = _state(request)
     return {
         "version": __version__,
-        "today": st.today().isoformat(),
-        "dimensions": [{"name": d.name, "label": d.label} for d in queries.DIMENSIONS.values()],
+        "today": today.isoformat(),
+        "dimensions": [{"name": d.name, "label": d.label} for d in catalog.DIMENSIONS.values()],
         "metrics": [
-            {"name": m.name, "label": m.label, "unit": m.unit} for m in queries.METRICS.values()
+            {"name": m.name, "label": m.label, "unit": m.unit} for m in catalog.METRICS.values()
         ],
-        "granularities": list(queries.GRANULARITIES),
-        "connections": [{"label": c.label, "kind": c.kind} for c in st.store().list()],
-        "default_base_url": st.settings.base_url,
-        "sync": {"scheduled": st.sync.scheduled, "every_hours": st.settings.refresh_hours},
+        "granularities": list(catalog.GRANULARITIES),
+        "connections": [{"label": c.label, "kind": c.kind} for c in store.all()],
+        "default_base_url": state.settings.base_url,
+        "sync": {"scheduled": state.sync.scheduled, "every_hours": state.settings.refresh_hours},
     }
 
 
-@router.get("/freshness", summary="How complete the data is, per connection and overall")
-def freshness(request: Request) -> Any:
-    st = _state(request)
-    return queries.freshness(st.warehouse, st.today())
+@router.get(
+    "/freshness",
+    tags=[META],
+    response_model=FreshnessOut,
+    summary="How complete the data is, per connection and overall",
+)
+def freshness(warehouse: WarehouseDep, today: Today) -> dict[str, Any]:
+    return data_freshness(warehouse, today)
 
 
 # -- spend and usage ----------------------------------------------------------------------------
 
 
-@router.get("/overview", summary="Month to date, trend, top spenders, movers, freshness")
+@router.get(
+    "/overview",
+    tags=[SPEND],
+    response_model=OverviewOut,
+    summary="Month to date, trend, top spenders, movers, freshness",
+)
 def overview(
-    request: Request,
+    warehouse: WarehouseDep,
+    today: Today,
     as_of: Annotated[
         str | None,
         Query(description="The day to report as of (default today).", json_schema_extra=DAY),
     ] = None,
-) -> Any:
-    st = _state(request)
-    return queries.overview(st.warehouse, _day(as_of, "as_of") or st.today())
+) -> dict[str, Any]:
+    return overview_figures(warehouse, _day(as_of, "as_of") or today)
 
 
 Metric = Annotated[str, Query(description="A metric name (see /meta).")]
@@ -140,7 +183,8 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Groups shown; the rest a
 
 
 def explored(
-    request: Request,
+    warehouse: WarehouseDep,
+    today: Today,
     metric: Metric = "cost",
     group_by: GroupBy = None,
     granularity: Granularity = "day",
@@ -150,24 +194,36 @@ def explored(
     limit: Limit = 10,
 ) -> dict[str, Any]:
     """The explorer's question, from the query string (shared by /explore and /explore.csv)."""
-    st = _state(request)
-    scope = _scope(st, since, until, filter)
+    scope = _scope(today, since, until, filter)
     return queries.explore(
-        st.warehouse, metric, scope, group_by or None, granularity=granularity, limit=limit
+        warehouse, metric, scope, group_by or None, granularity=granularity, limit=limit
     )
 
 
 Explored = Annotated[dict[str, Any], Depends(explored)]
 
 
-@router.get("/explore", summary="A metric over time, split by one dimension")
-def explore(result: Explored) -> Any:
+@router.get(
+    "/explore",
+    tags=[SPEND],
+    response_model=ExploreOut,
+    summary="A metric over time, split by one dimension",
+    description="The top `limit` groups by total, the rest folded into one group (key "
+    "`__other__`, label `Other`); with no `group_by`, one group (key `__total__`, label "
+    "`Total`). A missing dimension value has key `__none__` and label `(none)`. A filter's value "
+    "is a group's `key`. `since`/`until` default to the last 30 days through today.",
+)
+def explore(result: Explored) -> dict[str, Any]:
     return result
 
 
 @router.get(
     "/explore.csv",
+    tags=[SPEND],
     summary="The explorer's result as CSV (period, key, label, value)",
+    description="The parameters of /explore. One line per period and group, zero cells left "
+    "out; the header is `period,key,label,<metric>`, and the last column sums to the `total` "
+    "of /explore. Cells a spreadsheet would read as a formula are prefixed with `'`.",
     response_class=Response,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
@@ -185,9 +241,17 @@ def explore_csv(result: Explored) -> Response:
     )
 
 
-@router.get("/report", summary="Totals of a metric grouped by any dimensions (`spendscope report`)")
+@router.get(
+    "/report",
+    tags=[SPEND],
+    response_model=ReportOut,
+    summary="Totals of a metric grouped by any dimensions (`spendscope report`)",
+    description="What `spendscope report` prints: totals of one metric grouped by any "
+    "dimensions (and `day`, `week`, `month`), biggest first, double-booked spend counted once. "
+    "`since`/`until` default to the whole history.",
+)
 def report(
-    request: Request,
+    warehouse: WarehouseDep,
     metric: Metric = "cost",
     by: Annotated[str, Query(description="Dimensions (or day, week, month), comma-separated.")] = (
         ""
@@ -198,97 +262,98 @@ def report(
     limit: Annotated[int | None, Query(ge=1, le=10_000, description="At most this many rows.")] = (
         None
     ),
-) -> Any:
-    st = _state(request)
-    scope = queries.Scope(
+) -> dict[str, Any]:
+    scope = catalog.Scope(
         _day(since, "since") or date(2000, 1, 1),
         _day(until, "until") or date(2100, 1, 1),
-        queries.parse_filters(filter or []),
+        catalog.parse_filters(filter or []),
     )
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    columns, rows = queries.totals(st.warehouse, metric, scope, dims, limit)
+    columns, rows = queries.totals(warehouse, metric, scope, dims, limit)
     return {"columns": columns, "rows": rows}
 
 
-@router.get("/dimensions/{name}/values", summary="The values a dimension takes (filter pickers)")
+@router.get(
+    "/dimensions/{name}/values",
+    tags=[SPEND],
+    response_model=DimensionValuesOut,
+    summary="The values a dimension takes (filter pickers)",
+    description="`since`/`until` default to the last 90 days.",
+)
 def dimension_values(
-    request: Request,
-    name: str,
+    warehouse: WarehouseDep,
+    today: Today,
+    name: Annotated[str, Path(description="A dimension name (see /meta).")],
     metric: Metric = "cost",
     since: Since = None,
     until: Until = None,
-) -> Any:
-    st = _state(request)
-    scope = _scope(st, since, until, days=90)
+) -> dict[str, Any]:
+    scope = _scope(today, since, until, days=90)
     return {
         "dimension": name,
-        "values": queries.dimension_values(st.warehouse, name, metric, scope),
+        "values": queries.dimension_values(warehouse, name, metric, scope),
     }
 
 
 # -- Claude Code and engagement -----------------------------------------------------------------
 
 
-@router.get("/claude-code", summary="Claude Code activity, in total, over time and by user")
+@router.get(
+    "/claude-code",
+    tags=[ACTIVITY],
+    response_model=ClaudeCodeOut,
+    summary="Claude Code activity, in total, over time and by user",
+)
 def claude_code(
-    request: Request,
+    warehouse: WarehouseDep,
+    today: Today,
     since: Since = None,
     until: Until = None,
     granularity: Granularity = "day",
-    connection: Annotated[str | None, Query(description="Only this connection.")] = None,
-) -> Any:
-    st = _state(request)
+    connection: Connection = None,
+) -> dict[str, Any]:
     return activity.claude_code(
-        st.warehouse, _scope(st, since, until), granularity, connection or None
+        warehouse, _scope(today, since, until), granularity, connection or None
     )
 
 
-@router.get("/engagement", summary="Enterprise engagement: active users, adoption, skills, …")
+@router.get(
+    "/engagement",
+    tags=[ACTIVITY],
+    response_model=EngagementOut,
+    summary="Enterprise engagement: active users, adoption, skills, …",
+)
 def engagement(
-    request: Request,
+    warehouse: WarehouseDep,
+    today: Today,
     since: Since = None,
     until: Until = None,
-    connection: Annotated[str | None, Query(description="Only this connection.")] = None,
-) -> Any:
-    st = _state(request)
-    return activity.engagement(st.warehouse, _scope(st, since, until), connection or None)
+    connection: Connection = None,
+) -> dict[str, Any]:
+    return activity.engagement(warehouse, _scope(today, since, until), connection or None)
 
 
 # -- connections and sync -----------------------------------------------------------------------
 
 
-def _connection_out(c: Any, h: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "label": c.label,
-        "kind": c.kind,
-        "organization_id": c.organization_id,
-        "organization_name": c.organization_name,
-        "state": c.state,
-        "health": h.get("state", "never synced"),
-        "created_at": c.created_at.isoformat(),
-        "last_success": h.get("last_success"),
-        "last_error": h.get("last_error"),
-        "last_error_at": h.get("last_error_at"),
-        "complete_through": h.get("complete_through"),
-        "rows": h.get("rows", 0),
-        "rejected": h.get("rejected", 0),
-    }
+@router.get(
+    "/connections",
+    tags=[CONNECTIONS],
+    summary="Connections with their health (never any key material)",
+)
+def list_connections(warehouse: WarehouseDep, store: Store) -> ConnectionsOut:
+    return ConnectionsOut(connections=connection_rows(store, connection_health(warehouse)))
 
 
-@router.get("/connections", summary="Connections with their health (never any key material)")
-def list_connections(request: Request) -> Any:
-    from ..reporting.health import connection_health
-
-    st = _state(request)
-    health = connection_health(st.warehouse)
-    return {"connections": [_connection_out(c, health.get(c.label, {})) for c in st.store().list()]}
-
-
-@router.get("/health", summary="Each connection's sync health, deleted connections included")
-def health(request: Request) -> Any:
-    from ..reporting.health import connection_health
-
-    return {"connections": connection_health(_state(request).warehouse)}
+@router.get(
+    "/health",
+    tags=[CONNECTIONS],
+    response_model=HealthOut,
+    response_model_exclude_unset=True,
+    summary="Each connection's sync health, deleted connections included",
+)
+def health(warehouse: WarehouseDep) -> dict[str, Any]:
+    return {"connections": connection_health(warehouse)}
 
 
 class ConnectIn(BaseModel):
@@ -308,16 +373,20 @@ class ConnectIn(BaseModel):
 
 @router.post(
     "/connections",
+    tags=[CONNECTIONS],
     status_code=201,
     summary="Connect an organization (the key is tested first; nothing is saved if it fails)",
-    responses={**CONFLICT, **UPSTREAM},
+    description="A key that cannot be used is a 400 whose `code` is the connect-time diagnosis "
+    "(`wrong_key_type`, `standard_key`, `key_rejected`, ...); a taken label is a 409.",
+    responses={**CROSS_SITE, **CONFLICT, **UPSTREAM},
 )
-def create_connection(request: Request, body: ConnectIn) -> Any:
+def create_connection(
+    state: State, settings: SettingsDep, store: Store, body: ConnectIn
+) -> ConnectedOut:
     from ..operations import connect
 
-    st = _state(request)
     label = body.label.strip()
-    taken = {c.label: c.is_active for c in st.store().list(include_deleted=True)}
+    taken = {c.label: c.is_active for c in store.all(include_deleted=True)}
     if label in taken:
         raise Conflict(
             f"A connection labelled '{label}' already exists"
@@ -326,85 +395,84 @@ def create_connection(request: Request, body: ConnectIn) -> Any:
             + ("." if taken[label] else ", or purge the old connection first."),
         )
     done = connect(
-        st.settings,
-        st.store(),
+        settings,
+        store,
         body.kind,
         label,
         body.key,
         base_url=(body.base_url or "").strip() or None,
         api=body.api,
-        now=st.now(),
+        now=state.now(),
     )
     org = done.organization
-    return JSON(
-        {
-            "connection": _connection_out(done.connection, {}),
-            "message": f"Connected {done.connection.label}: {org.name or org.id} ({org.id}).",
-        },
-        status_code=201,
+    return ConnectedOut(
+        connection=connection_row(done.connection, {}),
+        message=f"Connected {done.connection.label}: {org.name or org.id} ({org.id}).",
     )
-
-
-def _known(st: AppState, label: str) -> None:
-    """Raise NotFoundLocally (404, the CLI's own wording) unless a connection, active or
-    deleted, is labelled `label`."""
-    st.store().get(label)
 
 
 @router.post(
     "/connections/{label}/test",
+    tags=[CONNECTIONS],
     summary="Test a connection's key against the API",
     description="`ok` says whether the key works; when it does not, `error` is the usual error "
     "object (`code`, `message`, `hint`) and the status is still 200.",
+    responses=CROSS_SITE,
 )
-def test_connection(request: Request, label: str) -> Any:
-    from ..errors import SpendscopeError
+def test_connection(
+    state: State, settings: SettingsDep, store: Store, label: KnownLabel
+) -> ConnectionTestPassed | ConnectionTestFailed:
     from ..operations import check_connection
 
-    st = _state(request)
-    _known(st, label)
     try:
-        done = check_connection(st.settings, st.store(), label, now=st.now())
+        done = check_connection(settings, store, label, now=state.now())
     except SpendscopeError as exc:
-        return {"ok": False, "error": error_body(exc)["error"]}
+        return ConnectionTestFailed(ok=False, error=ErrorDetail(**error_body(exc)["error"]))
     org = done.organization
-    return {"ok": True, "message": f"{label} reaches {org.name or org.id} ({org.id})."}
+    return ConnectionTestPassed(
+        ok=True, message=f"{label} reaches {org.name or org.id} ({org.id})."
+    )
 
 
 @router.delete(
     "/connections/{label}",
+    tags=[CONNECTIONS],
     summary="Delete a connection (history kept unless purge)",
-    responses=CONFLICT,
+    description="Its key is deleted; its data stays in the warehouse, marked as from a deleted "
+    "connection, unless `purge`. All of it or nothing. 409 while a sync runs.",
+    responses={**CROSS_SITE, **CONFLICT},
 )
 def delete_connection(
-    request: Request,
-    label: str,
+    settings: SettingsDep,
+    store: Store,
+    warehouse: WarehouseDep,
+    sync: Sync,
+    label: KnownLabel,
     purge: Annotated[bool, Query(description="Also delete its data.")] = False,
-) -> Any:
+) -> DeletedOut:
     from ..operations import delete_connection as do_delete
     from ..sync.service import SyncBusy
 
-    st = _state(request)
-    _known(st, label)
     try:
-        with st.sync.exclusive():  # no sync starts while the connection is being deleted
-            removed = do_delete(st.settings, st.store(), label, purge=purge, warehouse=st.warehouse)
+        with sync.exclusive():  # no sync starts while the connection is being deleted
+            removed = do_delete(settings, store, label, purge=purge, warehouse=warehouse)
     except SyncBusy:
         raise Conflict("A sync is running.", "Try again when it has finished.") from None
-    return {"deleted": label, "purged": purge, "rows_removed": removed}
+    return DeletedOut(deleted=label, purged=purge, rows_removed=removed)
 
 
-@router.get("/connections/{label}/events", summary="A connection's event log, newest first")
+@router.get(
+    "/connections/{label}/events",
+    tags=[CONNECTIONS],
+    response_model=EventsOut,
+    summary="A connection's event log, newest first",
+)
 def connection_events(
-    request: Request,
-    label: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Any:
-    from ..reporting.health import recent_events
-
-    st = _state(request)
-    _known(st, label)
-    events = recent_events(st.warehouse, label, limit)
+    warehouse: WarehouseDep,
+    label: KnownLabel,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many events.")] = 50,
+) -> dict[str, Any]:
+    events = recent_events(warehouse, label, limit)
     for e in events:
         if isinstance(e.get("detail"), str):
             with contextlib.suppress(orjson.JSONDecodeError):
@@ -417,22 +485,35 @@ class SyncIn(BaseModel):
 
 
 @router.post(
-    "/sync", status_code=202, summary="Sync now (every connection, or one)", responses=CONFLICT
+    "/sync",
+    tags=[CONNECTIONS],
+    status_code=202,
+    response_model=SyncStartedOut,
+    summary="Sync now (every connection, or one)",
+    description="Starts a sync in the background and answers at once with its status (as GET "
+    "/sync); 409 if one is already running.",
+    responses={**CROSS_SITE, **CONFLICT},
 )
-def start_sync(request: Request, body: Annotated[SyncIn | None, Body()] = None) -> Any:
+def start_sync(
+    store: Store, sync: Sync, body: Annotated[SyncIn | None, Body()] = None
+) -> dict[str, Any]:
     from ..sync.service import SyncBusy
 
-    st = _state(request)
     label = body.connection if body else None
     if label:
-        _known(st, label)
+        store.get(label)  # NotFoundLocally: 404
     try:
-        status = st.sync.start([label] if label else None)
+        status = sync.start([label] if label else None)
     except SyncBusy:
         raise Conflict("A sync is already running.", "Wait for it to finish.") from None
-    return JSON({"sync": status}, status_code=202)
+    return {"sync": status}
 
 
-@router.get("/sync", summary="The state of the current or last sync, and the schedule")
-def sync_status(request: Request) -> Any:
-    return _state(request).sync.status()
+@router.get(
+    "/sync",
+    tags=[CONNECTIONS],
+    response_model=SyncStatusOut,
+    summary="The state of the current or last sync, and the schedule",
+)
+def sync_status(sync: Sync) -> dict[str, Any]:
+    return sync.status()

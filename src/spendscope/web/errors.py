@@ -3,6 +3,7 @@ each kind of error, chosen by its exception class.
 
     400  InvalidInput, ConfigError, KeyCheckFailed, ConnectionStoreError, a body that is not JSON
     401  no token, or a wrong one (see app.py)
+    403  a change (POST, DELETE) sent from another site's page (see app.py)
     404  NotFoundLocally (an unknown connection, ...)
     409  Conflict (a sync is running, a label is taken)
     422  a parameter or body field that does not fit the OpenAPI schema
@@ -102,6 +103,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "The warehouse or the master key is unusable."},
 }
 # ... and those only some operations can give.
+CROSS_SITE: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorOut, "description": "A change sent from another site's page (`Origin`)."}
+}
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "A sync is running, or the label is taken."}
 }
