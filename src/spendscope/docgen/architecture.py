@@ -65,8 +65,10 @@ def architecture_markdown() -> str:
     for contract in contracts:
         out.append(f"- **{contract['name']}** (`{contract['type']}`)")
     layers = next(c for c in contracts if c["type"] == "layers")
+    declared: list[str] = list(layers["layers"])  # type: ignore[call-overload]
+    ignored: list[str] = list(layers.get("exhaustive_ignores", []))  # type: ignore[call-overload]
     out += ["", "## The layers, top to bottom", ""]
-    for number, layer in enumerate(layers["layers"], start=1):  # type: ignore[arg-type]
+    for number, layer in enumerate(declared, start=1):
         independent = "|" in layer
         names = [n.strip() for n in layer.replace("|", ":").split(":")]
         heading = f"### {number}. {', '.join(f'`{n}`' for n in names)}"
@@ -79,8 +81,7 @@ def architecture_markdown() -> str:
             for child in _children(path):
                 out.append(f"  - `{child.stem}`: {_summary(child) or '—'}")
         out.append("")
-    ignored = layers.get("exhaustive_ignores", [])
-    for name in ignored:  # type: ignore[attr-defined]
+    for name in ignored:
         path = _module_path(name)
         out += [
             f"## Outside the layers: `spendscope.{name}`",

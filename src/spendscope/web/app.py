@@ -122,9 +122,10 @@ def create_app(
     dashboard answers to, with `settings.allowed_hosts`."""
     from ..sync.service import SyncService
     from ..warehouse.connection import Warehouse
-    from .api import JSON, router
+    from . import api, api_connections
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
+    from .models import JSON
     from .security import HostGuard, SecurityHeaders, add_security_headers, allowed_host_names
 
     wh = warehouse or Warehouse(settings)
@@ -237,7 +238,8 @@ def create_app(
         except (TypeError, ValueError, UnicodeError):  # a malformed header is no credential
             return False
 
-    app.include_router(router)
+    app.include_router(api.router)
+    app.include_router(api_connections.router)
     add_docs_routes(app, not_found)
 
     def page(html: str) -> Callable[[], Response]:
@@ -308,16 +310,16 @@ def create_app(
 
 
 def not_found() -> Response:
-    from .api import JSON
     from .errors import envelope
+    from .models import JSON
 
     return JSON(envelope("not_found", "No such file."), status_code=404)
 
 
 def validation_error(exc: RequestValidationError) -> Response:
     """422 (or 400 for a body that is not JSON) with the envelope and a readable message."""
-    from .api import JSON
     from .errors import envelope
+    from .models import JSON
 
     first = exc.errors()[0] if exc.errors() else {}
     if first.get("type") == "json_invalid":
