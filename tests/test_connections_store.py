@@ -77,8 +77,8 @@ def test_add_get_list_key(store: ConnectionStore) -> None:
     console = add_console(store)
     enterprise = add_enterprise(store)
     add_console(store, "acme-eu", ADMIN_KEY[:-4] + "zzzz")
-    assert [c.label for c in store.list()] == ["acme-api", "acme-claude", "acme-eu"]
-    assert [c.kind for c in store.list()] == ["console", "enterprise", "console"]
+    assert [c.label for c in store.all()] == ["acme-api", "acme-claude", "acme-eu"]
+    assert [c.kind for c in store.all()] == ["console", "enterprise", "console"]
     got = store.get("acme-api")
     assert got == console
     assert got.created_at == NOW
@@ -105,8 +105,8 @@ def test_file_is_private_and_holds_no_plaintext(
         assert key[15:].encode() not in raw  # nor the secret part alone
     assert b"sk-ant-admin01-\xe2\x80\xa6w9AA" in raw  # the hint is there
     shown = " ".join(
-        [repr(store), str(store), repr(store.list()), str(store.get("acme-api"))]
-        + [repr(c) for c in store.list()]
+        [repr(store), str(store), repr(store.all()), str(store.get("acme-api"))]
+        + [repr(c) for c in store.all()]
     )
     for key in (ADMIN_KEY, ANALYTICS_KEY):
         assert key not in shown
@@ -131,8 +131,8 @@ def test_mark_deleted_removes_key_keeps_record(store: ConnectionStore) -> None:
     assert deleted.encrypted_key is None
 
     again = ConnectionStore(store.settings)
-    assert [c.label for c in again.list()] == ["acme-claude"]
-    assert [c.label for c in again.list(include_deleted=True)] == ["acme-api", "acme-claude"]
+    assert [c.label for c in again.all()] == ["acme-claude"]
+    assert [c.label for c in again.all(include_deleted=True)] == ["acme-api", "acme-claude"]
     record = again.get("acme-api")
     assert (record.state, record.organization_id, record.key_hint) == (
         "deleted",
@@ -151,7 +151,7 @@ def test_remove_purges_record(store: ConnectionStore) -> None:
     add_enterprise(store)
     store.mark_deleted("acme-api")
     store.remove("acme-api")
-    assert [c.label for c in store.list(include_deleted=True)] == ["acme-claude"]
+    assert [c.label for c in store.all(include_deleted=True)] == ["acme-claude"]
     assert b"acme-api" not in store.settings.connections_file.read_bytes()
     add_console(store)  # the label is free again
     assert store.key("acme-api") == ADMIN_KEY
@@ -207,7 +207,7 @@ def test_invalid_kind_and_naive_time(store: ConnectionStore) -> None:
             organization_name="O",
             now=datetime(2026, 1, 1),
         )
-    assert store.list() == []
+    assert store.all() == []
 
 
 @pytest.mark.parametrize("failing", ["replace", "fsync"])
@@ -230,17 +230,17 @@ def test_failed_write_keeps_previous_file(
     assert "No space left on device" in message
     assert "previous file is unchanged" in message
     assert path.read_bytes() == before
-    assert [c.label for c in store.list()] == ["acme-api"]
+    assert [c.label for c in store.all()] == ["acme-api"]
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     add_enterprise(store)  # and the store still works afterwards
-    assert [c.label for c in store.list()] == ["acme-api", "acme-claude"]
+    assert [c.label for c in store.all()] == ["acme-api", "acme-claude"]
 
 
 def test_damaged_file_is_a_clear_error(store: ConnectionStore) -> None:
     store.settings.ensure_home()
     store.settings.connections_file.write_text('{"version": 1, "connections": [')
     with pytest.raises(ConnectionStoreError, match="is damaged"):
-        store.list()
+        store.all()
 
 
 def test_wrong_master_key_names_the_connection(store: ConnectionStore) -> None:
@@ -284,6 +284,6 @@ def test_two_stores_in_two_threads_both_persist(
     monkeypatch.undo()
     assert errors == []
     store = ConnectionStore(settings)
-    assert sorted(c.label for c in store.list()) == ["left", "right"]
+    assert sorted(c.label for c in store.all()) == ["left", "right"]
     assert store.key("left") == ADMIN_KEY
     assert store.key("right") == ADMIN_KEY[:-4] + "RRRR"

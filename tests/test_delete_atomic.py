@@ -53,7 +53,7 @@ def state(home: Path, label: str) -> dict[str, Any]:
         key: str | None = store.key(label)
     except SpendscopeError:
         key = None
-    records = {c.label: c.state for c in store.list(include_deleted=True)}
+    records = {c.label: c.state for c in store.all(include_deleted=True)}
     wh = Warehouse(settings)
     try:
         existing = wh.existing_tables()

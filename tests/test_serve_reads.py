@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from conftest import NOW, Api, connect, free_port, make_settings, sync
 from spendscope.cli import main
+from spendscope.cli.dashboard import READY_LINE
 from spendscope.cli.remote import (
     SERVE_FILE,
     ServerInfo,
@@ -27,7 +28,6 @@ from spendscope.cli.remote import (
     find_server,
     write_discovery,
 )
-from spendscope.cli.serve import READY_LINE
 from spendscope.config import Settings
 from spendscope.errors import WarehouseError
 from spendscope.operations import delete_connection

@@ -6,7 +6,6 @@ by an exclusive `flock` on `connections.lock`; readers never see a half-written 
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import fcntl
 import json
@@ -149,7 +148,7 @@ class ConnectionStore:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _load(self) -> builtins.list[Connection]:
+    def _load(self) -> list[Connection]:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -167,7 +166,7 @@ class ConnectionStore:
                 "connect again"
             ) from None
 
-    def list(self, include_deleted: bool = False) -> builtins.list[Connection]:
+    def all(self, include_deleted: bool = False) -> list[Connection]:
         """Connections in the order they were added; deleted ones only if asked."""
         return [c for c in self._load() if include_deleted or c.is_active]
 
@@ -175,7 +174,7 @@ class ConnectionStore:
         """The connection labelled `label` (active or deleted)."""
         return self._find(self._load(), label)
 
-    def _find(self, connections: builtins.list[Connection], label: str) -> Connection:
+    def _find(self, connections: list[Connection], label: str) -> Connection:
         for conn in connections:
             if conn.label == label:
                 return conn
@@ -204,7 +203,7 @@ class ConnectionStore:
     def key_problems(self) -> dict[str, str]:
         """Active connections whose stored key can't be decrypted, with the reason (one line)."""
         problems: dict[str, str] = {}
-        for conn in self.list():
+        for conn in self.all():
             if conn.encrypted_key is None:
                 continue
             try:
@@ -225,7 +224,7 @@ class ConnectionStore:
         Otherwise connecting would create a new master key (or use another one) and the keys
         already stored would stay unreadable for good. The error says where the old master key
         was and how to re-enter the keys instead."""
-        stored = [c for c in self.list() if c.encrypted_key is not None]
+        stored = [c for c in self.all() if c.encrypted_key is not None]
         if not stored or any(self._vault.can_decrypt(c.encrypted_key or "") for c in stored):
             return
         labels = ", ".join(c.label for c in stored)
@@ -238,7 +237,7 @@ class ConnectionStore:
     # --- writing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[builtins.list[Connection]]:
+    def _locked(self) -> Iterator[list[Connection]]:
         """Hold the exclusive lock across read-modify-write; yields the current connections."""
         self.settings.ensure_home()
         try:
@@ -253,7 +252,7 @@ class ConnectionStore:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def _save(self, connections: builtins.list[Connection]) -> None:
+    def _save(self, connections: list[Connection]) -> None:
         payload = {"version": FILE_VERSION, "connections": [c.to_dict() for c in connections]}
         data = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
         directory = self.path.parent
@@ -341,7 +340,7 @@ class ConnectionStore:
             self._save([c for c in connections if c.label != label])
 
 
-def _ensure_free(connections: builtins.list[Connection], label: str) -> None:
+def _ensure_free(connections: list[Connection], label: str) -> None:
     for existing in connections:
         if existing.label == label and existing.is_active:
             raise ConnectionStoreError(

@@ -11,6 +11,10 @@ makes them harmless for its reader:
   space), DEL, C1, whole ESC/CSI/OSC sequences (colours, cursor moves, terminal titles) and the
   bidirectional overrides that can make text display in another order than it reads.
 - **JSON**: `json.dumps` escapes every control character (`\\u001b`), and non-ASCII text too.
+
+JSON and CSV carry exact values (money as exact decimal text). Tables are for people: each
+command says which columns hold money and which hold counts (`kinds`), and those cells are
+written by `money` ("$1,234.57", "12,345"); a missing value shows as `money.MISSING`.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
+
+from .money import MISSING, count, dollars
+
+# What a table column holds, when its cells are formatted for people (tables only).
+Kind = Literal["money", "count"]
+MONEY: Kind = "money"
+COUNT: Kind = "count"
 
 # What a spreadsheet may read as the start of a formula (OWASP's list, plus a line feed).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -91,17 +102,19 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "".join(out.parts)
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, kind: Kind | None = None) -> str:
+    if kind == MONEY:
+        return dollars(value)
+    if kind == COUNT:
+        return count(value)
     if value is None:
-        return "—"
+        return MISSING
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return count(value)
     return clean(str(value))
 
 
@@ -113,7 +126,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str = "table") -> str:
+def render(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str = "table",
+    kinds: Mapping[str, Kind] | None = None,
+) -> str:
+    """`rows` as JSON, CSV (exact values) or an aligned table. In a table, the columns named in
+    `kinds` are written as money ("$1,234.57") or counts ("12,345"), and right-aligned; other
+    integers are counts too; a missing value is `MISSING`."""
     if fmt == "json":
         # ensure_ascii (the default) escapes every control character and all non-ASCII text.
         return json.dumps(
@@ -124,10 +145,16 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str = "t
         )
     if fmt == "csv":
         return csv_text(columns, ([r.get(c) for c in columns] for r in rows)).rstrip("\n")
-    cells = [[_text(r.get(c)) for c in columns] for r in rows]
+    kind_of = [(kinds or {}).get(c) for c in columns]
+    cells = [[_text(r.get(c), kind_of[i]) for i, c in enumerate(columns)] for r in rows]
     heads = [clean(c) for c in columns]
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(heads)]
-    numeric = [all(_is_num(r.get(c)) for r in rows) and rows for c in columns]
+    # Money, counts and other numbers align right; a column with no value at all does not.
+    numeric = [
+        kind_of[i] is not None
+        or (any(r.get(c) is not None for r in rows) and all(_is_num(r.get(c)) for r in rows))
+        for i, c in enumerate(columns)
+    ]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(

@@ -1,5 +1,22 @@
-"""The `spendscope` command line: one module per command group; `main` wires them."""
+"""The `spendscope` command line: the root group (`root`), one module per command, and what
+they share (`options`). Here the commands are attached to the root group; no command module
+imports this package or another command.
 
-from .main import main
+Each command parses, calls one library function, and renders. Data goes to stdout, progress and
+logs to stderr; errors are one line on stderr (`error: …`, then what to do) and a non-zero exit.
+Heavy modules are imported inside the commands that need them, so `spendscope --help` stays fast.
+"""
+
+from . import connect, connections, demo, report, serve, simulate, status, sync
+from .root import main
+
+main.add_command(connect.connect)
+main.add_command(connections.connections)
+main.add_command(sync.sync)
+main.add_command(status.status)
+main.add_command(report.report)
+main.add_command(serve.serve)
+main.add_command(demo.demo)
+main.add_command(simulate.simulate)
 
 __all__ = ["main"]

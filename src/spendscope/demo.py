@@ -1,0 +1,189 @@
+"""The demo: a first look with no Anthropic account.
+
+`run_demo` starts the simulator, connects its Console and Enterprise organizations to a demo
+home, backfills them and computes a month-to-date summary. It returns a `DemoResult` that keeps
+the simulator running and the warehouse open (so a dashboard can serve the demo data and sync
+against the simulator) until it is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .config import Settings, load_settings
+from .connections import ConnectionStore
+from .errors import SpendscopeError
+from .reporting.catalog import Scope
+from .reporting.queries import totals
+from .simulator.server import RunningSimulator
+from .simulator.state import SimConfig
+from .sync.reports import ConnectionReport, Progress, SyncRequest
+from .sync.run import run_sync
+from .warehouse.connection import Warehouse
+
+CONSOLE_LABEL = "acme-console"
+ENTERPRISE_LABEL = "acme-enterprise"
+# How many rows each summary table keeps (the biggest).
+TOP = 5
+
+
+class SimulatorUnavailable(SpendscopeError):
+    """The simulator could not listen on the port asked for."""
+
+    def __init__(self, port: int, reason: str) -> None:
+        super().__init__(f"cannot start the simulator on port {port}: {reason}")
+        self.port = port
+
+
+@dataclass(frozen=True)
+class SummaryTable:
+    """One table of the summary: cost totals grouped by `columns[:-1]`, biggest first."""
+
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    metric: str = "cost"
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, and the simulator and warehouse it leaves open (close it when done)."""
+
+    home: Path
+    settings: Settings
+    simulator: RunningSimulator
+    warehouse: Warehouse
+    connected: list[tuple[str, str]]  # (label, organization name)
+    reports: list[ConnectionReport]
+    month: date  # first day of the month the summary covers
+    summary: list[SummaryTable]
+
+    def close(self) -> None:
+        try:
+            self.warehouse.close()
+        finally:
+            self.simulator.__exit__(None, None, None)
+
+    def __enter__(self) -> DemoResult:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# (group by, title, only this connection)
+_SUMMARY: tuple[tuple[str, str, str | None], ...] = (
+    ("connection", "By connection", None),
+    ("model", "Top models", None),
+    ("workspace", "Top workspaces (Console)", CONSOLE_LABEL),
+    ("api_key", "Top API keys (Console; — = usage without a key)", CONSOLE_LABEL),
+    ("user", "Top users (Enterprise)", ENTERPRISE_LABEL),
+    ("product", "By product (Enterprise)", ENTERPRISE_LABEL),
+)
+
+
+def run_demo(
+    home: Path,
+    *,
+    port: int = 8765,
+    days: int = 90,
+    fresh: bool = False,
+    now: datetime | None = None,
+    on_step: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Start the simulator on `port`, connect its two organizations to `home` (replacing the
+    demo connections already there; `fresh` empties `home` first), backfill `days` of history
+    and summarize the month to date.
+
+    `now` freezes the simulator's clock (default: the real clock); `on_step` receives a line
+    per step, `progress` the sync's window counts. Raises `SimulatorUnavailable` when the port
+    is taken."""
+    say = on_step or (lambda _line: None)
+    if fresh and home.exists():
+        shutil.rmtree(home)
+    settings = load_settings(
+        home=home,
+        overrides={
+            "console_backfill_days": days,
+            "enterprise_backfill_days": days,
+            "analytics_rpm": 0,
+        },
+    )
+    settings.ensure_home()
+    try:
+        running = RunningSimulator(SimConfig(rpm=0), now=now, port=port, warm=True)
+    except OSError as exc:
+        raise SimulatorUnavailable(port, str(exc.strerror or exc)) from None
+    with contextlib.ExitStack() as opened:
+        opened.enter_context(running)
+        say(f"simulator on {running.url}")
+        store = ConnectionStore(settings)
+        connected = _connect(store, running, say)
+        wh = Warehouse(settings)
+        opened.callback(wh.close)
+        say(f"backfilling {days} days …")
+
+        def clock() -> datetime:
+            return now if now is not None else datetime.now(UTC)
+
+        reports = run_sync(settings, store, wh, request=SyncRequest(), progress=progress, now=clock)
+        today = clock().date()
+        first = today.replace(day=1)
+        summary = summarize(wh, first, today + timedelta(days=1))
+        opened.pop_all()  # done: the result keeps the simulator and the warehouse open
+    return DemoResult(home, settings, running, wh, connected, reports, first, summary)
+
+
+def _connect(
+    store: ConnectionStore, running: RunningSimulator, say: Callable[[str], None]
+) -> list[tuple[str, str]]:
+    """Add the simulator's Console and Enterprise organizations as the demo connections."""
+    world = running.sim.world
+    demo_orgs = (
+        (CONSOLE_LABEL, world.console, "admin"),
+        (ENTERPRISE_LABEL, world.enterprise, "analytics"),
+    )
+    # Both go before either is added again: a demo home whose master key changed would
+    # otherwise refuse the new keys while an old one is still stored.
+    existing = {c.label for c in store.all(include_deleted=True)}
+    for label, _, _ in demo_orgs:
+        if label in existing:
+            store.remove(label)
+    connected = []
+    for label, org, cred in demo_orgs:
+        key = next(c.secret for c in org.credentials if c.label == cred)
+        store.add(
+            label,
+            org.kind,
+            key,
+            base_url=running.url,
+            organization_id=org.id,
+            organization_name=org.name,
+        )
+        say(f"connected {label}: {org.name}")
+        connected.append((label, org.name))
+    return connected
+
+
+def summarize(wh: Warehouse, first: date, end: date) -> list[SummaryTable]:
+    """The summary's tables: cost from `first` to `end` (exclusive) by connection, model,
+    workspace, API key, user and product, double-booked spend counted once."""
+    tables = []
+    for by, title, conn in _SUMMARY:
+        filters = {"connection": [conn]} if conn else {}
+        cols, rows = totals(wh, "cost", Scope(first, end, filters), [by], limit=TOP)
+        tables.append(SummaryTable(title, cols, rows))
+    return tables
