@@ -56,7 +56,7 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connection:
     """One organization connected with one key. The key itself is only ever encrypted here."""
 

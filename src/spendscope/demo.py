@@ -42,7 +42,7 @@ class SimulatorUnavailable(SpendscopeError):
         self.port = port
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SummaryTable:
     """One table of the summary: cost totals grouped by `columns[:-1]`, biggest first."""
 
@@ -52,7 +52,7 @@ class SummaryTable:
     metric: str = "cost"
 
 
-@dataclass
+@dataclass(slots=True)
 class DemoResult:
     """What the demo did, and the simulator and warehouse it leaves open (close it when done)."""
 

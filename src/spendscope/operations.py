@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .warehouse.connection import Warehouse
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connected:
     connection: Connection
     organization: OrgIdentity

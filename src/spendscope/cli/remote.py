@@ -63,7 +63,7 @@ def local_url(host: str, port: int) -> str:
 # -- the discovery file ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerInfo:
     """What `serve.json` holds."""
 

@@ -34,7 +34,7 @@ def invalid_input(message: str, hint: str) -> ConfigError:
     return ConfigError(message, hint)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dimension:
     name: str
     label: str
@@ -95,7 +95,7 @@ def dimension_label(key: Any, label: Any) -> str:
     return str(label if label is not None else key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Metric:
     name: str
     label: str
@@ -226,7 +226,7 @@ def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scope:
     """Which rows a question covers: days [since, until) and filters (dimension -> values)."""
 

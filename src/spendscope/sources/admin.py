@@ -281,7 +281,7 @@ def _rbac_groups(ctx: FetchContext, result: FeedResult) -> Rows:
     return {RBAC_GROUPS.name: groups, RBAC_GROUP_MEMBERS.name: members}
 
 
-@dataclass
+@dataclass(slots=True)
 class SnapshotFeed:
     """One organization list (or a list and its sub-lists): the whole of it at every sync."""
 

@@ -21,7 +21,7 @@ ANALYTICS_LOOKBACK_DAYS = 365  # ... and nothing more than 365 days back
 ANALYTICS_MAX_DAYS = 31  # one query spans at most 31 days
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Window:
     """Days [start, end), UTC."""
 
@@ -55,7 +55,7 @@ def split(start: date, end: date, size: int) -> list[Window]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConnectionInfo:
     label: str
     kind: str  # "console" | "enterprise"
@@ -63,7 +63,7 @@ class ConnectionInfo:
     api_mode: str  # "auto" | "analytics" | "legacy"
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchContext:
     """Everything a feed needs to fetch: the client, the connection, the clock."""
 
@@ -75,7 +75,7 @@ class FetchContext:
     on_page: Callable[[str], None] = lambda _path: None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """A row the API sent that no table can hold (see `values.py`): kept in `rejected_rows`."""
 
@@ -86,7 +86,7 @@ class Rejected:
     bucket_start: datetime | None = None  # its day or bucket, when known
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedResult:
     """Rows of one window, per table name, plus what the API said about freshness."""
 

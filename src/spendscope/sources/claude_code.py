@@ -62,7 +62,7 @@ def _key_row(table: Table, label: str, row: dict[str, Any]) -> dict[str, Any]:
 ActorKey = tuple[str | None, str | None, str | None]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Actor:
     """What one (day, actor) accumulates from its record(s)."""
 
@@ -182,7 +182,7 @@ def _parse(
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class ClaudeCodeFeed:
     """`claude_code`: the Claude Code report, day by day."""
 

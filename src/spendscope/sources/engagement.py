@@ -132,7 +132,7 @@ def _stop_notice(feed: str, asked: date, latest: date) -> str:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _EngagementBase:
     name: str
     tables: tuple[Table, ...]
@@ -148,7 +148,7 @@ class _EngagementBase:
         return available_end(now)
 
 
-@dataclass
+@dataclass(slots=True)
 class DailyEngagementFeed(_EngagementBase):
     """A per-entity endpoint, one request sequence per day."""
 
@@ -199,7 +199,7 @@ class DailyEngagementFeed(_EngagementBase):
                 yield row
 
 
-@dataclass
+@dataclass(slots=True)
 class SummariesFeed(_EngagementBase):
     """`/summaries`: the organization-wide daily series, one request per window."""
 

@@ -269,7 +269,7 @@ def fetch_enterprise_users(
 Buckets = dict[datetime, list[dict[str, Any]]]  # bucket start -> flattened rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Split:
     """One level of the top-N split: a filter and the values to filter by."""
 

@@ -33,7 +33,7 @@ __all__ = ["Quarantine", "quarantine", "rejected_from_rows"]
 SHOWN_REASONS = 5  # reasons listed in the event's detail
 
 
-@dataclass
+@dataclass(slots=True)
 class Quarantine:
     """What a window adds to its write: rows, stale keys to delete, and the event text."""
 

@@ -21,14 +21,14 @@ from ..errors import (
 from ..warehouse.schema import row_key, utcnow
 
 
-@dataclass
+@dataclass(slots=True)
 class SyncRequest:
     since: date | None = None
     until: date | None = None  # exclusive
     full: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedReport:
     feed: str
     windows: int = 0
@@ -41,7 +41,7 @@ class FeedReport:
     rejected: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionReport:
     label: str
     feeds: list[FeedReport] = field(default_factory=list)

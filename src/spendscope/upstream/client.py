@@ -106,7 +106,7 @@ def encode_params(params: QueryParams | None) -> list[tuple[str, str]]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """A successful answer: the JSON object, and the metadata callers may want."""
 

@@ -57,7 +57,7 @@ _NOT_ENTERPRISE = re.compile(r"enterprise plan", re.IGNORECASE)
 _NOT_ENABLED = re.compile(r"not enabled", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrgIdentity:
     """The organization a key belongs to: its UUID (as `/v1/organizations/me` gives it) and
     its name (None when the key may not read it)."""

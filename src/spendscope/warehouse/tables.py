@@ -18,7 +18,7 @@ MONEY = pa.decimal128(38, 9)
 TS = pa.timestamp("us", tz="UTC")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: pa.DataType
@@ -26,7 +26,7 @@ class Column:
     doc: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Table:
     name: str
     doc: str

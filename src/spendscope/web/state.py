@@ -30,7 +30,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass
+@dataclass(slots=True)
 class AppState:
     settings: Settings
     warehouse: Warehouse
