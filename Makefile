@@ -33,7 +33,7 @@ benchmark: sync
 	$(UV) run python -m benchmarks.simulator
 	$(UV) run python -m benchmarks.sync
 
-## docs: regenerate docs/schema.md and docs/cli.md from the code
+## docs: regenerate the generated docs (schema, cli, api, configuration, architecture)
 docs: sync
 	$(UV) run python -m spendscope.docgen
 
