@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,18 +52,21 @@ def _child(args: Sequence[str], env: Mapping[str, str], drop: Sequence[str], log
 def run(
     args: Sequence[str],
     env: Mapping[str, str],
-    log: Path,
     *,
     drop: Sequence[str] = (),
     timeout: float = 300,
 ) -> Result:
-    """Run `spendscope <args>` in a forked child with `env` added (and `drop` removed) and its
-    output in `log`; returns its exit code and output."""
-    child = _CONTEXT.Process(target=_child, args=(list(args), dict(env), list(drop), str(log)))
-    child.start()
-    child.join(timeout)
-    if child.exitcode is None:
-        child.kill()
-        child.join()
-        raise TimeoutError(f"spendscope {' '.join(args)} did not finish in {timeout} s")
-    return Result(child.exitcode, log.read_text(errors="replace") if log.exists() else "")
+    """Run `spendscope <args>` in a forked child with `env` added (and `drop` removed); returns
+    its exit code and output. The output goes through a file in the system's temporary
+    directory, never beside the home (which may be on a full disk)."""
+    with tempfile.TemporaryDirectory(prefix="spendscope-forked-") as tmp:
+        log = Path(tmp) / "output"
+        child = _CONTEXT.Process(target=_child, args=(list(args), dict(env), list(drop), str(log)))
+        child.start()
+        child.join(timeout)
+        if child.exitcode is None:
+            child.kill()
+            child.join()
+            raise TimeoutError(f"spendscope {' '.join(args)} did not finish in {timeout} s")
+        output = log.read_text(errors="replace") if log.exists() else ""
+    return Result(child.exitcode, output)

@@ -95,10 +95,7 @@ class Plan:
 
 def _spendscope(home: Path, *args: str, **env: str) -> forked.Result:
     """`spendscope <args> --home <home>` in a child process of its own (killed for real)."""
-    log = home.parent / f"{home.name}.{args[0]}.log"
-    return forked.run(
-        [*args, "--home", str(home)], {**ENV, **env}, log, drop=(FAULT_ENV, TRACE_ENV)
-    )
+    return forked.run([*args, "--home", str(home)], {**ENV, **env}, drop=(FAULT_ENV, TRACE_ENV))
 
 
 def _in_process(home: Path, *args: str) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import forked
 from conftest import Api, connect, make_settings
 from spendscope.simulator.server import RunningSimulator
 from test_crash import SETTINGS, _spendscope, assert_exact
@@ -51,11 +52,11 @@ def _fill(home: Path, leave: int) -> None:
         fh.write(b"\0" * max(0, free - leave))
 
 
-def _assert_one_disk_line(home: Path, result: subprocess.CompletedProcess[str]) -> None:
+def _assert_one_disk_line(home: Path, result: forked.Result) -> None:
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
     assert re.search(
         rf"No space left on device in {re.escape(str(home))}: the warehouse needs about "
         r"[\d,]+ MB free there",
@@ -81,10 +82,10 @@ def test_a_full_disk_is_one_line_and_the_next_sync_is_exact(
     _assert_one_disk_line(home, failed)
     # The warehouse still opens (the disk still full).
     status = _spendscope(home, "status")
-    assert status.returncode == 0, status.stderr
-    assert "acme-console" in status.stdout
+    assert status.returncode == 0, status.output
+    assert "acme-console" in status.output
 
     subprocess.run(["mount", "-o", "remount,size=128m", str(home)], check=True)
     done = _spendscope(home, "sync")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.output
     assert_exact(api, home)
