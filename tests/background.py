@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -20,21 +19,33 @@ class BackgroundServer:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(
+        # Set once the server listens — or once its thread ends, having failed to start.
+        self._settled = threading.Event()
+        settled = self._settled
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                settled.set()
+
+        self._server = Server(
             uvicorn.Config(
                 app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
             )
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._timeout = start_timeout
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        finally:
+            self._settled.set()
 
     def __enter__(self) -> str:
         self._thread.start()
-        deadline = time.monotonic() + self._timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.05)
+        if not self._settled.wait(self._timeout) or not self._server.started:
+            raise RuntimeError("the dashboard did not start")
         return self.url
 
     def __exit__(
