@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from background import BackgroundServer
+from benchmarks.background import BackgroundServer
 from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, ORG_A, ORG_B, build
 from benchmarks.markdown import write_section
 from spendscope.config import load_settings
@@ -123,7 +123,7 @@ def _register(settings: Any) -> None:
     from spendscope.connections import ConnectionStore
 
     store = ConnectionStore(settings)
-    known = {c.label for c in store.list(include_deleted=True)}
+    known = {c.label for c in store.all(include_deleted=True)}
     for label, kind, org, prefix in (
         (CONSOLE, "console", ORG_A, "sk-ant-admin01-"),
         (ENTERPRISE, "enterprise", ORG_B, "sk-ant-api01-"),

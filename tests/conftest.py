@@ -221,7 +221,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def dashboard(synced: Settings, simulator: RunningSimulator, api: Api) -> Iterator[Dashboard]:
-    from background import BackgroundServer
+    from benchmarks.background import BackgroundServer
+
     from spendscope.web.app import create_app
 
     keys = {

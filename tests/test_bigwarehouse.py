@@ -63,7 +63,8 @@ def test_small_warehouse(tmp_path: Path) -> None:
             SELECT amount_cents FROM {S}.analytics_cost_key UNION ALL
             SELECT amount_cents FROM {S}.analytics_cost_user WHERE organization_id = '{ORG_B}')"""
         cents = one(raw)
-        assert isinstance(cents, Decimal) and cents > 0
+        assert isinstance(cents, Decimal)
+        assert cents > 0
         assert one(f"SELECT sum(billed_cost) FROM {S}.spend") * 100 == cents
         for col in TOKENS:
             raw_tokens = one(f"""SELECT sum({col}) FROM (
@@ -88,7 +89,7 @@ def test_small_warehouse(tmp_path: Path) -> None:
                 ("usage", TOKENS),
             ):
                 sums = ", ".join(f"sum({c}) AS {c}" for c in cols)
-                by_day = "SELECT bucket_start, COALESCE(organization_id, '') AS o, " + sums
+                by_day = f"SELECT bucket_start, COALESCE(organization_id, '{ORG_A}') AS o, {sums}"
                 mismatched = one(f"""SELECT count(*) FROM (
                     {by_day} FROM {S}.analytics_{endpoint}_{alt} GROUP BY 1, 2) a
                 FULL JOIN ({by_day} FROM {S}.analytics_{endpoint}_{canon} GROUP BY 1, 2) c
@@ -96,10 +97,12 @@ def test_small_warehouse(tmp_path: Path) -> None:
                 WHERE {" OR ".join(f"a.{c} IS DISTINCT FROM c.{c}" for c in cols)}""")
                 assert mismatched == 0, (endpoint, alt)
 
-        # Keys are unique, money is well-formed, the last 3 days are provisional.
+        # Keys (row keys and natural keys) are unique, money is well-formed, the last 3 days are
+        # provisional.
         for table in figures["rows"].keys() & ALL_TABLES.keys():
-            n = figures["rows"][table]
+            n, key = figures["rows"][table], ", ".join(("connection_label", *ALL_TABLES[table].key))
             assert one(f"SELECT count(DISTINCT row_key) FROM {S}.{table}") == n, table
+            assert one(f"SELECT count(DISTINCT ({key})) FROM {S}.{table}") == n, table
         for table in ("key", "user", "actor", "detail"):
             assert (
                 one(

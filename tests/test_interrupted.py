@@ -91,7 +91,8 @@ def test_a_start_without_an_end_is_interrupted(settings: Settings) -> None:
         wh.close()
     assert status(settings)["state"] == "interrupted"
 
-    from background import BackgroundServer
+    from benchmarks.background import BackgroundServer
+
     from spendscope.web.app import create_app
 
     app = create_app(settings, now=lambda: NOW)

@@ -187,7 +187,8 @@ def test_an_undecryptable_key_fails_alone(
     listed = cli(settings.home, "connections", "list", "--json", master=master)
     assert by_label(json.loads(listed.stdout), "label")["acme-enterprise"]["health"] == "error"
 
-    from background import BackgroundServer
+    from benchmarks.background import BackgroundServer
+
     from spendscope.web.app import create_app
 
     with BackgroundServer(create_app(settings, now=lambda: NOW)) as url:

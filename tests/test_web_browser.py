@@ -494,7 +494,8 @@ def test_claude_code_users_sort_by_clicking_a_header(
 def test_sign_in_with_a_token_keeps_the_shared_view(browser: Browser, synced: Any) -> None:
     """Bound beyond loopback the dashboard asks for the token: a wrong one is refused, the
     right one opens the page that was asked for, with its view."""
-    from background import BackgroundServer
+    from benchmarks.background import BackgroundServer
+
     from conftest import NOW
     from spendscope.web.app import create_app
 

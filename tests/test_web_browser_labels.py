@@ -43,7 +43,8 @@ class Board:
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
-    from background import BackgroundServer
+    from benchmarks.background import BackgroundServer
+
     from spendscope.web.app import create_app
 
     home = tmp_path_factory.mktemp("labels")

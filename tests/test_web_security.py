@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from benchmarks.background import BackgroundServer
 from fastapi.testclient import TestClient
 
-from background import BackgroundServer
 from conftest import CHROMIUM, CHROMIUM_ARGS, NOW, Api, connect, make_settings, sync
 from spendscope.config import Settings
 from spendscope.simulator.server import RunningSimulator
