@@ -27,7 +27,7 @@ typecheck:
 	$(UV) run mypy
 
 unit:
-	$(UV) run pytest -q -n auto --maxprocesses 4
+	$(UV) run pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 benchmark: sync
 	$(UV) run python -m benchmarks.simulator

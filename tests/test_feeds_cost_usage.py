@@ -22,6 +22,9 @@ from spendscope.sources.cost_usage import CostUsageFeed, cost_usage_feeds
 from spendscope.upstream.client import AnthropicClient, QueryParams
 from spendscope.warehouse.tables import ANALYTICS_GRAINS, FACT_TABLES, USAGE_METRIC_NAMES
 
+# One worker fetches every feed once (the module's fixtures) and runs all of these.
+pytestmark = pytest.mark.xdist_group("feeds-cost-usage")
+
 WINDOW = Window(date(2026, 10, 22), date(2026, 11, 22))  # 31 whole days before "today"
 TOKENS = USAGE_METRIC_NAMES  # the five token columns and web_search_requests
 TABLES = {t.name: t for t in FACT_TABLES}

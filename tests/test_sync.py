@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -445,12 +446,19 @@ def test_connect_diagnoses_the_classic_mistakes(
     assert listed.stdout.strip() == "[]"
 
 
-def test_cli_connect_sync_status_report(sim: tuple[RunningSimulator, Api], tmp_path: Path) -> None:
+def test_cli_connect_sync_status_report(
+    synced: Settings, sim: tuple[RunningSimulator, Api], tmp_path: Path
+) -> None:
+    """connect, sync, status and report as a user runs them, over a copy of the session's
+    backfilled warehouse (same organizations and keys): `sync` refreshes it, `report` is exact."""
     running, api = sim
     (tmp_path / "settings.toml").write_text(
-        # 22 days: the report below reads 2026-11-01 to 2026-11-22
-        "console_backfill_days = 22\nenterprise_backfill_days = 22\nanalytics_rpm = 0\n"
+        f"console_backfill_days = {BACKFILL_DAYS}\nenterprise_backfill_days = {BACKFILL_DAYS}\n"
+        "reconciliation_days = 7\nanalytics_rpm = 0\n"
     )
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        if (synced.home / name).exists():
+            shutil.copy2(synced.home / name, tmp_path / name)
     ck, ek = api.key("console", "admin"), api.key("enterprise", "analytics")
     r = _cli(
         tmp_path,

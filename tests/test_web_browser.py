@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 TIMEOUT_MS = 15_000
 
-pytestmark = pytest.mark.timeout(60)
+# One worker launches Chromium once and runs every browser test.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.xdist_group("browser")]
 
 
 # -- fixtures -----------------------------------------------------------------------------------

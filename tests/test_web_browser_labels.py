@@ -23,7 +23,8 @@ from spendscope.privacy import PATTERN
 from spendscope.warehouse.connection import Warehouse
 from test_web_browser import TIMEOUT_MS, Tab
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # a sync of its own (~10 s)
+# a sync of its own (~10 s); the browser tests share one worker and one Chromium
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 SPAN = {"since": "2026-11-18", "until": "2026-11-23"}
 ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]+")
