@@ -176,7 +176,8 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream) -> None:
         "SPENDSCOPE_HTTP_TIMEOUT": "300",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spendscope", "sync"],
+        # faulthandler: a process that does not stop dumps every thread's stack on SIGABRT
+        [sys.executable, "-X", "faulthandler", "-m", "spendscope", "sync"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -185,7 +186,12 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream) -> None:
     try:
         assert held.arrived.wait(120), "the sync never reached its upstream"
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=120)
+        try:
+            _out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # its threads' stacks, to say where it hangs
+            _out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"the sync did not stop on Ctrl-C:\n{err}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

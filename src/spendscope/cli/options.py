@@ -11,7 +11,6 @@ import contextlib
 import functools
 import os
 import sys
-import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -58,11 +57,13 @@ def handle_error(exc: BaseException) -> NoReturn:
         click.echo(f"error: {message}", err=True)
         if hint:
             click.echo(f"  {hint}", err=True)
-    if isinstance(exc, KeyboardInterrupt) and threading.active_count() > 1:
-        # The worker threads of an interrupted sync would keep the process alive until they
-        # finish; the warehouse is safe to stop at any instant, so leave now.
-        sys.stdout.flush()
-        sys.stderr.flush()
+    if isinstance(exc, KeyboardInterrupt):
+        # Worker threads (an interrupted sync's, or a pool's being joined at exit) would keep
+        # the process alive until they finish; the warehouse is safe to stop at any instant,
+        # so leave now, whatever threads remain.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
 
