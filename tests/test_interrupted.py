@@ -164,7 +164,25 @@ def held() -> Iterator[_HeldUpstream]:
         upstream.server.server_close()
 
 
-def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream) -> None:
+# tgkill(2), to signal one thread of another process (its number per architecture).
+TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def _signal_a_worker_thread(pid: int) -> None:
+    """SIGINT to one of the process's worker threads (not its main thread), as the kernel may
+    choose when Ctrl-C reaches a process whose main thread is waiting."""
+    import ctypes
+
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert tids, "the sync runs no worker thread"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(TGKILL[os.uname().machine], pid, tids[-1], signal.SIGINT) == 0
+
+
+@pytest.mark.parametrize("target", ["process", "worker thread"])
+def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream, target: str) -> None:
+    if target == "worker thread" and os.uname().machine not in TGKILL:
+        pytest.skip("tgkill's number is not known for this architecture")
     settings = make_settings(tmp_path / "home")
     ConnectionStore(settings).add(
         "acme", "console", KEY, base_url=held.url, organization_id="o", organization_name="Acme"
@@ -185,7 +203,10 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream) -> None:
     )
     try:
         assert held.arrived.wait(120), "the sync never reached its upstream"
-        proc.send_signal(signal.SIGINT)
+        if target == "process":
+            proc.send_signal(signal.SIGINT)
+        else:
+            _signal_a_worker_thread(proc.pid)
         try:
             _out, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +156,7 @@ def run_sync(
     pool = ThreadPoolExecutor(max_workers=max(1, len(conns)), thread_name_prefix="sync")
     interrupted = False
     try:
-        reports: list[ConnectionReport] = list(pool.map(one, conns))
+        reports = _results([pool.submit(one, conn) for conn in conns])
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -169,6 +169,20 @@ def run_sync(
         if first_sync.get(report.label) and not report.error:
             notify_ready(settings, warehouse, report)
     return reports
+
+
+# How often the main thread wakes while it waits for the connections: a Ctrl-C delivered to a
+# worker thread (blocked in a read) is only acted on when the main thread runs again, and an
+# untimed wait on a lock would never return to it.
+SIGNAL_CHECK_SECONDS = 0.2
+
+
+def _results(futures: list[Future[ConnectionReport]]) -> list[ConnectionReport]:
+    """The futures' results in order, waiting in short steps so that Ctrl-C stops the wait."""
+    pending = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=SIGNAL_CHECK_SECONDS)
+    return [f.result() for f in futures]
 
 
 def notify_ready(settings: Settings, warehouse: Warehouse, report: ConnectionReport) -> None:
