@@ -164,6 +164,22 @@ def held() -> Iterator[_HeldUpstream]:
         upstream.server.server_close()
 
 
+# Starts `spendscope sync` as from a shell: Ctrl-C with its default disposition, unblocked (a
+# test runner's worker may ignore or block it, and a process inherits both across exec).
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def _signal_state(pid: int) -> str:
+    """The process's ignored, blocked and caught signal masks, to explain a failure."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return ", ".join(line for line in lines if line.startswith(("SigIgn", "SigBlk", "SigCgt")))
+
+
 # tgkill(2), to signal one thread of another process (its number per architecture).
 TGKILL = {"x86_64": 234, "aarch64": 131}
 
@@ -195,7 +211,16 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream, target: str) 
     }
     proc = subprocess.Popen(
         # faulthandler: a process that does not stop dumps every thread's stack on SIGABRT
-        [sys.executable, "-X", "faulthandler", "-m", "spendscope", "sync"],
+        [
+            sys.executable,
+            "-c",
+            AS_FROM_A_TERMINAL,
+            "-X",
+            "faulthandler",
+            "-m",
+            "spendscope",
+            "sync",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -203,6 +228,7 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream, target: str) 
     )
     try:
         assert held.arrived.wait(120), "the sync never reached its upstream"
+        signals = _signal_state(proc.pid)
         if target == "process":
             proc.send_signal(signal.SIGINT)
         else:
@@ -212,7 +238,7 @@ def test_ctrl_c_during_a_sync(tmp_path: Path, held: _HeldUpstream, target: str) 
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)  # its threads' stacks, to say where it hangs
             _out, err = proc.communicate(timeout=30)
-            raise AssertionError(f"the sync did not stop on Ctrl-C:\n{err}") from None
+            raise AssertionError(f"the sync did not stop on Ctrl-C ({signals}):\n{err}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
