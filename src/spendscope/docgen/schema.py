@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..warehouse.schema import ALL_TABLES
+from ..warehouse.views import DIMENSIONS
 
 VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
     "spend": [
@@ -76,21 +77,7 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
         ("organization_id", "VARCHAR", "The organization the usage belongs to."),
         ("period_start", "TIMESTAMPTZ", "Start of the period (UTC day)."),
         ("period_end", "TIMESTAMPTZ", "End of the period (exclusive)."),
-        *(
-            (name, "VARCHAR", "As in `spend`.")
-            for name in (
-                "workspace_id",
-                "api_key_id",
-                "user_id",
-                "user_email",
-                "product",
-                "model",
-                "service_tier",
-                "context_window",
-                "inference_geo",
-                "speed",
-            )
-        ),
+        *((name, "VARCHAR", "As in `spend`.") for name in DIMENSIONS),
         ("account_id", "VARCHAR", "Console user account (OAuth) that made the requests."),
         ("service_account_id", "VARCHAR", "Service account."),
         (

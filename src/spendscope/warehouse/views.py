@@ -203,7 +203,8 @@ ALTERNATE_USAGE_SOURCES = [
     for table in ("analytics_usage_actor", "analytics_usage_detail")
 ]
 
-_DIMS = (
+# The dimension columns `spend` and `usage` share, in their order.
+DIMENSIONS = (
     "workspace_id",
     "api_key_id",
     "user_id",
@@ -226,7 +227,7 @@ _TOKENS = (
 
 
 def spend_select(table: str, source: str, m: dict[str, str]) -> str:
-    dims = ",\n    ".join(f"CAST({m[d]} AS VARCHAR) AS {d}" for d in _DIMS)
+    dims = ",\n    ".join(f"CAST({m[d]} AS VARCHAR) AS {d}" for d in DIMENSIONS)
     return f"""SELECT
     t.connection_label, connection_kind,
     COALESCE(CAST({m["organization_id"]} AS VARCHAR), conn_org_id) AS organization_id,
@@ -243,7 +244,7 @@ FROM {DATASET}.{table} t JOIN (SELECT connection_label AS conn_label, connection
 
 def usage_select(table: str, source: str, m: dict[str, str]) -> str:
     dims = ",\n    ".join(
-        f"CAST({m[d]} AS VARCHAR) AS {d}" for d in (*_DIMS, "account_id", "service_account_id")
+        f"CAST({m[d]} AS VARCHAR) AS {d}" for d in (*DIMENSIONS, "account_id", "service_account_id")
     )
     toks = ", ".join(_TOKENS)
     return f"""SELECT
