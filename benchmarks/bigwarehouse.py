@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from spendscope.config import load_settings
+from spendscope.refresh import initialize, refresh
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize, refresh
 from spendscope.warehouse.schema import ALL_TABLES, DATASET
 
 S = DATASET

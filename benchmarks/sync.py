@@ -33,11 +33,11 @@ import httpx
 from benchmarks.markdown import write_section
 from spendscope.config import load_settings
 from spendscope.connections import ConnectionStore
+from spendscope.refresh import initialize
 from spendscope.sources.base import ANALYTICS_MAX_DAYS, split
 from spendscope.sync.reports import SyncRequest
 from spendscope.sync.run import run_sync
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.tables import ANALYTICS_GRAINS
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -3,10 +3,12 @@ warehouse synced from it, and the dashboard served over that warehouse."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,17 +171,62 @@ def sync(
         wh.close()
 
 
+def point_at(home: Path, base_url: str) -> None:
+    """Point every connection of `home` at the simulator at `base_url` (one of the same seed
+    holds the same keys and data)."""
+    path = home / "connections.json"
+    data = json.loads(path.read_text())
+    for conn in data["connections"]:
+        conn["base_url"] = base_url
+    path.write_text(json.dumps(data))
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """A directory built by `build` once per test session, whichever worker asks first; the
+    others wait for it (a file lock, not a sleep) and read the same finished directory. Callers
+    copy what they change."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by every worker of this run
+    target = root / f"once-{name}"
+    with open(root / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".done").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".done").touch()
+    return target
+
+
+def _build_synced(url: str) -> Callable[[Path], None]:
+    def build(home: Path) -> None:
+        api = Api(url)
+        settings = make_settings(home)
+        store = connect(settings, api, url)
+        reports = sync(settings, store)
+        assert not [r.error for r in reports if r.error]
+        api.http.close()
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def synced(
     simulator: RunningSimulator, api: Api, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """A warehouse with both demo connections synced (40 days), shared read-only by the web
-    tests: tests must not change it (the connect test's failure leaves it untouched)."""
-    settings = make_settings(tmp_path_factory.mktemp("synced"))
-    store = connect(settings, api, simulator.url)
-    reports = sync(settings, store)
-    assert not [r.error for r in reports if r.error]
-    return settings
+    tests: tests must not change it (the connect test's failure leaves it untouched). Synced once
+    per test session and copied to each worker, its connections pointed at that worker's
+    simulator."""
+    built = built_once(tmp_path_factory, "synced", _build_synced(simulator.url))
+    home = tmp_path_factory.mktemp("synced")
+    shutil.copytree(built, home, dirs_exist_ok=True)
+    (home / ".done").unlink()
+    point_at(home, simulator.url)
+    return make_settings(home)
 
 
 def copy_home(
@@ -190,11 +237,7 @@ def copy_home(
     another simulator (one of the same seed holds the same keys and data)."""
     shutil.copytree(synced.home, home, dirs_exist_ok=True)
     if base_url is not None:
-        path = home / "connections.json"
-        data = json.loads(path.read_text())
-        for conn in data["connections"]:
-            conn["base_url"] = base_url
-        path.write_text(json.dumps(data))
+        point_at(home, base_url)
     return make_settings(home, **overrides)
 
 
@@ -277,3 +320,9 @@ def browser(playwright_driver: Any) -> Iterator[Any]:
         yield b
     finally:
         b.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable otherwise): spread over the workers from the start, they do not
+    leave one worker running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

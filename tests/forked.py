@@ -20,7 +20,7 @@ from pathlib import Path
 PRELOAD = [
     "spendscope.cli",
     "spendscope.sync.run",
-    "spendscope.warehouse.refresh",
+    "spendscope.refresh",
     "spendscope.reporting.health",
     "duckdb",
     "pyarrow",

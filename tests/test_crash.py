@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -27,12 +27,12 @@ import pytest
 from click.testing import CliRunner
 
 import forked
-from conftest import NOW, Api, connect, make_settings
+from conftest import NOW, Api, built_once, connect, make_settings, point_at
 from spendscope.cli import main
 from spendscope.faults import FAULT_ENV, FAULT_EXIT_CODE, TRACE_ENV
+from spendscope.refresh import initialize
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import ALL_TABLES
 
 BACKFILL_DAYS = 14
@@ -89,6 +89,7 @@ class Plan:
     api: Api
     empty: Path  # a home with the connection, never synced
     synced: Path  # a home after a first sync, with phantom rows planted
+    refreshed: Path  # the synced home after a clean refresh
     counts: dict[str, Counter[str]]  # phase -> step -> occurrences in a clean run
     phantoms: list[str]
 
@@ -103,9 +104,11 @@ def _in_process(home: Path, *args: str) -> Any:
     return CliRunner().invoke(main, [*args, "--home", str(home)], env=ENV)
 
 
-def _copy(src: Path, dst: Path) -> Path:
+def _copy(src: Path, dst: Path, url: str | None = None) -> Path:
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
+    if url is not None:
+        point_at(dst, url)
     return dst
 
 
@@ -137,28 +140,49 @@ def _plant_phantoms(home: Path) -> list[str]:
     return keys
 
 
-def _trace(home: Path, phase: str) -> Counter[str]:
+def _trace(home: Path, phase: str) -> None:
     trace = home.parent / f"trace-{phase}"
     r = _spendscope(home, "sync", **{TRACE_ENV: str(trace)})
     assert r.returncode == 0, r.output
-    return Counter(trace.read_text().split())
+
+
+def _build_plan(url: str) -> Callable[[Path], None]:
+    """The homes every kill starts from and the clean runs' step traces, made once per test
+    session: a never-synced home, a first sync (traced), phantoms planted, a refresh (traced)."""
+
+    def build(root: Path) -> None:
+        api = Api(url)
+        empty = root / "empty"
+        empty.mkdir()
+        (empty / "settings.toml").write_text(SETTINGS)
+        connect(make_settings(empty), api, url, which="console")
+        first = _copy(empty, root / "first")
+        _trace(first, "first")
+        synced = _copy(first, root / "synced")
+        (root / "phantoms").write_text("\n".join(_plant_phantoms(synced)))
+        _trace(_copy(synced, root / "refresh"), "refresh")
+        api.http.close()
+
+    return build
 
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
-    root = tmp_path_factory.mktemp("crash")
     with RunningSimulator(SimConfig(seed=42, rpm=0), now=NOW) as sim:
-        api = Api(sim.url)
-        empty = root / "empty"
-        empty.mkdir()
-        (empty / "settings.toml").write_text(SETTINGS)
-        connect(make_settings(empty), api, sim.url, which="console")
-        first = _copy(empty, root / "first")
-        counts = {"first": _trace(first, "first")}
-        synced = _copy(first, root / "synced")
-        phantoms = _plant_phantoms(synced)
-        counts["refresh"] = _trace(_copy(synced, root / "refresh"), "refresh")
-        yield Plan(sim, api, empty, synced, counts, phantoms)
+        built = built_once(tmp_path_factory, "crash-plan", _build_plan(sim.url))
+        root = tmp_path_factory.mktemp("crash")
+        homes = {
+            name: _copy(built / name, root / name, sim.url)
+            for name in ("empty", "synced", "refresh")
+        }
+        counts = {
+            phase: Counter((built / f"trace-{phase}").read_text().split())
+            for phase in ("first", "refresh")
+        }
+        phantoms = (built / "phantoms").read_text().split()
+        yield Plan(
+            sim, Api(sim.url), homes["empty"], homes["synced"], homes["refresh"], counts, phantoms
+        )
 
 
 def _occurrences(total: int) -> list[int]:
@@ -244,7 +268,7 @@ def test_the_clean_runs_meet_every_step(plan: Plan) -> None:
         missing = [s for s in steps if not plan.counts[phase][s]]
         assert not missing, (phase, missing, plan.counts[phase])
     assert "schema" not in plan.counts["refresh"]  # a refresh runs no table DDL
-    assert_exact(plan.api, plan.synced.parent / "refresh")
+    assert_exact(plan.api, plan.refreshed)
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import make_settings
 from spendscope.docgen.schema import VIEW_DOCS
+from spendscope.refresh import initialize
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import DATASET
 
 # DuckDB's DESCRIBE spells TIMESTAMPTZ out; the docs use the short name.

@@ -15,6 +15,7 @@ import pytest
 from conftest import NOW, Api
 from spendscope.config import load_settings
 from spendscope.errors import PermissionDenied
+from spendscope.refresh import initialize
 from spendscope.simulator.server import RunningSimulator
 from spendscope.sources.admin import admin_feeds
 from spendscope.sources.base import ConnectionInfo, Feed, FeedResult, FetchContext, Window
@@ -25,7 +26,6 @@ from spendscope.sync.engine import ConnectionSync
 from spendscope.sync.reports import SyncRequest
 from spendscope.upstream.client import AnthropicClient
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import ALL_TABLES, to_arrow
 
 D = date.fromisoformat

@@ -23,11 +23,11 @@ import pytest
 from conftest import NOW, Api, connect, make_settings, sync
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
+from spendscope.refresh import initialize
 from spendscope.reporting.health import connection_health, syncing
 from spendscope.simulator.server import RunningSimulator
 from spendscope.sync.reports import event_row
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import to_arrow, utcnow
 from spendscope.warehouse.tables import EVENTS
 

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from conftest import NOW, Api, make_settings
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
+from spendscope.refresh import initialize
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
 from spendscope.sources.admin import admin_feeds
@@ -48,7 +49,6 @@ from spendscope.sync.reports import ConnectionReport, SyncRequest
 from spendscope.sync.run import make_client_factory, run_sync
 from spendscope.upstream.ratelimit import reset_limiters
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 
 EXAMPLES = 12
 START = date(2026, 11, 10)

@@ -31,10 +31,10 @@ from spendscope.cli.remote import (
 from spendscope.config import Settings
 from spendscope.errors import WarehouseError
 from spendscope.operations import delete_connection
+from spendscope.refresh import initialize
 from spendscope.simulator.server import RunningSimulator
 from spendscope.sync.reports import event_row
 from spendscope.warehouse.connection import Warehouse
-from spendscope.warehouse.refresh import initialize
 from spendscope.warehouse.schema import to_arrow
 from spendscope.warehouse.tables import EVENTS
 

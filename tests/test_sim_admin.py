@@ -24,7 +24,7 @@ from anthropic.types.organization import (
 from anthropic.types.organization.rbac_groups import RBACGroupMember
 from pydantic import BaseModel
 
-from conftest import Api
+from conftest import NOW, Api
 from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.world import Organization, World
 
@@ -522,8 +522,10 @@ def test_rbac_group_members(
             assert m.rbac_group_id == group.id
             assert m.email == users[m.user_id].email
             assert not users[m.user_id].deleted
-        expected = next(g for g in enterprise.rbac_groups if g.id == group.id).member_ids
-        assert {m.user_id for m in members} == {u for u in expected if not users[u].deleted}
+        expected = {m.user_id: m.start for m in enterprise.members_at(group.id, NOW)}
+        assert {m.user_id: m.created_at for m in members} == {
+            u: start for u, start in expected.items() if not users[u].deleted
+        }
         seen |= {m.user_id for m in members}
     assert len(seen) >= 50
     got = client.organization.rbac_groups.retrieve(groups[0].id)

@@ -7,7 +7,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -250,14 +250,22 @@ def test_rbac_fanout(
     total = totals["enterprise"][0]
     assert all(f >= t for f, t in zip(fanned, total, strict=True))
     assert fanned != total
-    actors = walk_usage(sdk, key, group_by=["actor"], **WINDOW)
-    users = {u.id: u for o in simulator.sim.world.orgs for u in o.users}
+    # Each day's usage counts in the groups its user belongs to that day.
+    actors = walk_usage(sdk, key, group_by=["actor"], time_bucket_width="1d", **WINDOW)
+    org_of = {u.id: o for o in simulator.sim.world.orgs for u in o.users}
     expected: dict[str | None, list[tuple[int, ...]]] = defaultdict(list)
+    changed = set()
     for r in actors:
         a = r.group.actor
-        groups = users[a.user_id].rbac_group_ids if a and a.type == "user_actor" else ()
+        groups: tuple[str, ...] = ()
+        if a and a.type == "user_actor":
+            org, day = org_of[a.user_id], r.starting_at.date()
+            groups = org.groups_of(a.user_id, day)
+            if groups != org.groups_of(a.user_id, date(2026, 10, 21)):
+                changed.add(a.user_id)
         for g in groups or (None,):
             expected[g].append(usage_vector(r.usage))
+    assert changed  # memberships change inside the window
     assert by_group == {g: vsum(v) for g, v in expected.items()}
     # The filter (tagged or bare id) selects the group's members' usage.
     gid = next(g for g in by_group if g)

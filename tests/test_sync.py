@@ -180,6 +180,7 @@ def test_second_sync_changes_nothing(synced: Settings, tmp_path: Path) -> None:
     assert sum(r.requests for r in reports) < 400
 
 
+@pytest.mark.slow
 def test_refresh_picks_up_revisions_and_logs_them(
     synced: Settings, sim: tuple[RunningSimulator, Api], tmp_path: Path
 ) -> None:
@@ -255,6 +256,7 @@ def assert_marts_match_views(settings: Settings) -> None:
 FAULTY_DAYS = 14  # a shorter backfill: every request still meets the faults and the limit
 
 
+@pytest.mark.slow
 def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
     config = SimConfig(seed=42, rpm=40, fault_rate=0.2, slow_ms=300, rate_window_seconds=2.0)
     with RunningSimulator(config, now=NOW) as running:
@@ -276,6 +278,7 @@ def test_exact_under_faults_and_a_tight_rate_limit(tmp_path: Path) -> None:
         assert_exact(api, settings, days=FAULTY_DAYS)
 
 
+@pytest.mark.slow
 def test_malformed_json_stops_the_connection_and_leaves_it_consistent(
     sim: tuple[RunningSimulator, Api], tmp_path: Path
 ) -> None:
@@ -370,6 +373,7 @@ def test_overlapping_spend_is_counted_once(synced: Settings, api: Api) -> None:
     assert child == dup
 
 
+@pytest.mark.slow
 def test_enterprise_precedence_counts_the_parent(
     synced: Settings, api: Api, tmp_path: Path
 ) -> None:
@@ -446,6 +450,7 @@ def test_connect_diagnoses_the_classic_mistakes(
     assert listed.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_cli_connect_sync_status_report(
     synced: Settings, sim: tuple[RunningSimulator, Api], tmp_path: Path
 ) -> None:

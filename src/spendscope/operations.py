@@ -110,8 +110,8 @@ def delete_connection(
     store.get(label)  # an unknown label stops here
     removed = 0
     if warehouse is not None or settings.warehouse_path.exists():
+        from .refresh import initialize, refresh
         from .warehouse.connection import Warehouse
-        from .warehouse.refresh import initialize, refresh
 
         wh = warehouse or Warehouse(settings)
         try:

@@ -148,7 +148,7 @@ class TokenRefused(WarehouseError):
 
 
 class RunningServer:
-    """A `spendscope serve` of this home that answered; `get`/`delete` call its API."""
+    """A `spendscope serve` of this home that answered; `get`/`post`/`delete` call its API."""
 
     def __init__(self, info: ServerInfo, timeout: float = REQUEST_TIMEOUT) -> None:
         import httpx
@@ -175,15 +175,22 @@ class RunningServer:
         self.close()
 
     def _call(
-        self, method: str, path: str, params: Any = None, timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        timeout: float | None = None,
+        body: Any = None,
     ) -> Any:
         import httpx
 
+        if isinstance(params, dict):
+            params = {k: v for k, v in params.items() if v is not None}
         try:
             if timeout is None:
-                r = self._http.request(method, path, params=params)
+                r = self._http.request(method, path, params=params, json=body)
             else:
-                r = self._http.request(method, path, params=params, timeout=timeout)
+                r = self._http.request(method, path, params=params, json=body, timeout=timeout)
         except httpx.ConnectError as exc:
             raise Unreachable(str(exc)) from None
         except httpx.HTTPError as exc:
@@ -201,6 +208,9 @@ class RunningServer:
 
     def delete(self, path: str, params: Any = None) -> Any:
         return self._call("DELETE", path, params)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._call("POST", path, body=body)
 
     def probe(self) -> None:
         """A cheap request that says whether this server is alive and accepts our token."""

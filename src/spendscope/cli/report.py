@@ -107,7 +107,7 @@ def report(
     scope = Scope(since or date(2000, 1, 1), until or date(2100, 1, 1), parse_filters(wanted))
     wh = Warehouse(settings)
     try:
-        from ..warehouse.refresh import initialize
+        from ..refresh import initialize
 
         initialize(wh)
         cols, rows = totals(wh, metric, scope, dims, limit)

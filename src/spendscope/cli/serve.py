@@ -37,7 +37,7 @@ def serve(host: str | None, port: int | None, no_sync: bool, home: str | None) -
                 f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port)"
             ) from None
     wh = Warehouse(settings)
-    from ..warehouse.refresh import initialize
+    from ..refresh import initialize
 
     initialize(wh)  # fails here, clearly, if another process holds the warehouse
     try:

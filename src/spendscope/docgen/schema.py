@@ -56,6 +56,12 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
         ("is_provisional", "BOOLEAN", "After the API's data watermark: may still change."),
         ("source", "VARCHAR", "The endpoint the row came from."),
         ("source_table", "VARCHAR", "The raw table the row came from."),
+        ("service_account_id", "VARCHAR", "Enterprise service account (its actor rows)."),
+        (
+            "row_key",
+            "VARCHAR",
+            "The raw row's key: unique per row; `allocation` joins on it.",
+        ),
         (
             "overlaps_connection",
             "VARCHAR",
@@ -97,6 +103,29 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
         ("overlaps_connection", "VARCHAR", "Double-booking marker, as in `spend`."),
     ],
 }
+
+
+VIEW_DOCS["allocation"] = [
+    ("row_key", "VARCHAR", "The `spend` row allocated (its `row_key`)."),
+    ("connection_label", "VARCHAR", "The connection, as in `spend`."),
+    ("connection_kind", "VARCHAR", "console or enterprise."),
+    ("day", "DATE", "The UTC day of the spend."),
+    ("dimension", "VARCHAR", "The allocation dimension (team, cost_center, …)."),
+    ("value", "VARCHAR", "The value this part goes to (the default when nothing matched)."),
+    (
+        "billed_cost",
+        "DECIMAL(31,11)",
+        "Billed cost allocated to the value, USD: the parts of a row add up to its billed_cost.",
+    ),
+    ("list_cost", "DECIMAL(31,11)", "List cost allocated to the value, USD."),
+    ("ratio", "DECIMAL(38,18)", "The part's share of the row (1 unless split)."),
+    ("method", "VARCHAR", "mapping, rule or default."),
+    ("split_method", "VARCHAR", "even, fixed or proportional for a split row; else null."),
+    ("rule_id", "VARCHAR", "The rule that decided (method rule)."),
+    ("rule_version", "BIGINT", "The rules version in force on the day."),
+    ("mapping_key", "VARCHAR", "The mapping that decided (`allocation_mappings.row_key`)."),
+    ("reason", "VARCHAR", "Why nothing matched (method default): see docs/allocation.md."),
+]
 
 
 def _without_marker(view: str) -> list[tuple[str, str, str]]:
@@ -182,6 +211,7 @@ def schema_markdown() -> str:
         ("fact", "Usage and cost (loaded by day, revisable)"),
         ("snapshot", "Organization lists (snapshots)"),
         ("state", "Bookkeeping"),
+        ("allocation", "Allocation (configuration, membership history, results)"),
         ("log", "Logs"),
     ):
         tables = [t for t in ALL_TABLES.values() if t.kind == kind]

@@ -45,6 +45,8 @@ class Dimension:
     alternate_for: frozenset[str] = frozenset()
     # Which connection kinds' canonical grain is needed (the alternate one lacks it).
     canonical_for: frozenset[str] = frozenset()
+    # An allocation dimension (team, cost_center, …): read from `allocation_rows`.
+    allocation: bool = False
 
 
 _CONSOLE_ONLY = frozenset({CONSOLE})
@@ -78,6 +80,20 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("resource", "Resource", "model"),
     )
 }
+
+
+def allocation_dimension(name: str) -> Dimension:
+    """A user-defined allocation dimension: billed cost only, at the canonical grain (where
+    every spend row is allocated)."""
+    return Dimension(
+        name,
+        name.replace("_", " ").capitalize(),
+        "value",
+        spend_only=True,
+        canonical_for=_BOTH_KINDS,
+        allocation=True,
+    )
+
 
 # Dimensions whose values can be user e-mail addresses (Enterprise's project is the user).
 EMAIL_DIMENSIONS = frozenset({"user", "project"})
@@ -186,14 +202,15 @@ def metric(name: str) -> Metric:
         ) from None
 
 
-def dimension(name: str, m: Metric | None = None) -> Dimension:
-    """The dimension `name`, checked to apply to metric `m` when one is given."""
-    try:
-        d = DIMENSIONS[name]
-    except KeyError:
-        raise invalid_input(
-            f"Unknown dimension '{name}'.", f"Use one of: {', '.join(DIMENSIONS)}."
-        ) from None
+def dimension(
+    name: str, m: Metric | None = None, extra: Mapping[str, Dimension] | None = None
+) -> Dimension:
+    """The dimension `name` (built in, or one of `extra`: the warehouse's allocation
+    dimensions), checked to apply to metric `m` when one is given."""
+    d = DIMENSIONS.get(name) or (extra or {}).get(name)
+    if d is None:
+        known = [*DIMENSIONS, *(extra or {})]
+        raise invalid_input(f"Unknown dimension '{name}'.", f"Use one of: {', '.join(known)}.")
     if m is not None and d.spend_only and m.mart != MART_SPEND:
         raise invalid_input(
             f"'{name}' applies to cost metrics only, not to '{m.name}'.",
@@ -213,7 +230,8 @@ def granularity_sql(name: str) -> str:
 
 
 def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
-    """`dimension:value` strings (the API's and CLI's filter syntax) into a mapping."""
+    """`dimension:value` strings (the API's and CLI's filter syntax) into a mapping. Names are
+    checked when the question is asked (allocation dimensions belong to the warehouse)."""
     out: dict[str, list[str]] = {}
     for item in items:
         name, sep, value = item.partition(":")
@@ -221,7 +239,6 @@ def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
             raise invalid_input(
                 f"Filter '{item}' is not 'dimension:value'.", "Write it like model:claude-opus-4-5."
             )
-        dimension(name)
         out.setdefault(name, []).append(value)
     return out
 

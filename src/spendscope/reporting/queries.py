@@ -16,7 +16,6 @@ from ..warehouse.connection import Warehouse
 from ..warehouse.marts import MART_SPEND
 from ..warehouse.schema import DATASET
 from .catalog import (
-    DIMENSIONS,
     EMAIL_DIMENSIONS,
     GRANULARITIES,
     NONE_KEY,
@@ -34,6 +33,7 @@ from .catalog import (
     metric,
 )
 from .sql import (
+    allocation_dimensions,
     dimensions_needed,
     metric_sql,
     names_relation,
@@ -58,14 +58,16 @@ def totals(
     m = metric(metric_name)
     p = privacy(warehouse)
     scope = reveal_filters(warehouse, scope, p)
-    dims = dimensions_needed(scope, [g for g in group_by if g not in GRANULARITIES], m)
+    extra = allocation_dimensions(warehouse)
+    dims = dimensions_needed(scope, [g for g in group_by if g not in GRANULARITIES], m, extra)
+    by_name = {d.name: d for d in dims}
     where, params = where_clause(scope, dims)
-    keys = [GRANULARITIES[g] if g in GRANULARITIES else DIMENSIONS[g].key for g in group_by]
+    keys = [GRANULARITIES[g] if g in GRANULARITIES else by_name[g].key for g in group_by]
     inner = [f"{k} AS d{i}" for i, k in enumerate(keys)] + [f"{metric_sql(m, dims)} AS v"]
     outer = []
     joins = []
     for i, g in enumerate(group_by):
-        d = None if g in GRANULARITIES else DIMENSIONS[g]
+        d = None if g in GRANULARITIES else by_name[g]
         if d is not None and d.names:
             joins.append(f"LEFT JOIN {names_relation(d)} n{i} ON n{i}.id = q.d{i}")
             outer.append(f'COALESCE(n{i}.name, q.d{i}) AS "{g}"')
@@ -136,8 +138,10 @@ def explore(
     p = privacy(warehouse)
     asked = scope
     scope = reveal_filters(warehouse, scope, p)
-    dims = dimensions_needed(scope, [group_by] if group_by else [], m)
-    d = DIMENSIONS[group_by] if group_by else None
+    dims = dimensions_needed(
+        scope, [group_by] if group_by else [], m, allocation_dimensions(warehouse)
+    )
+    d = next(x for x in dims if x.name == group_by) if group_by else None
     where, params = where_clause(scope, dims)
     key_sql = d.key if d else f"'{TOTAL_KEY}'"
     lim = int(limit)
@@ -267,10 +271,11 @@ def dimension_values(
 ) -> list[dict[str, Any]]:
     """The values a dimension takes in the scope (for filter pickers), biggest first."""
     m = metric(metric_name)
-    d = dimension(name, m)
+    extra = allocation_dimensions(warehouse)
+    d = dimension(name, m, extra)
     p = privacy(warehouse)
     scope = reveal_filters(warehouse, scope, p)
-    dims = dimensions_needed(scope, [name], m)
+    dims = dimensions_needed(scope, [name], m, extra)
     where, params = where_clause(scope, dims)
     rows = warehouse.read(
         f"""SELECT q.k, n.name, q.v FROM (

@@ -14,7 +14,8 @@ back to its address, so every interface filters by what it shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from .catalog import (
     Dimension,
     Metric,
     Scope,
+    allocation_dimension,
     dimension,
     invalid_input,
 )
@@ -62,10 +64,30 @@ def grain_condition(dims: Iterable[Dimension]) -> str:
     return "alt_console" if grain[CONSOLE] == "alt" else "alt_enterprise"
 
 
-def dimensions_needed(scope: Scope, group_by: Sequence[str], m: Metric) -> list[Dimension]:
-    """The dimensions a question groups or filters by, checked to apply to its metric."""
+def allocation_dimensions(warehouse: Warehouse) -> dict[str, Dimension]:
+    """The warehouse's allocation dimensions (team, cost_center, …), as the last allocation
+    refresh recorded them."""
+    if "allocation_state" not in warehouse.existing_tables():
+        return {}
+    rows = warehouse.read(f"SELECT dimensions FROM {DATASET}.allocation_state")
+    names = json.loads(rows[0][0]) if rows and rows[0][0] else []
+    return {n: allocation_dimension(n) for n in names}
+
+
+def dimensions_needed(
+    scope: Scope, group_by: Sequence[str], m: Metric, extra: Mapping[str, Dimension] | None = None
+) -> list[Dimension]:
+    """The dimensions a question groups or filters by, checked to apply to its metric (at most
+    one allocation dimension: each is allocated on its own)."""
     names = [*group_by, *scope.filters]
-    return [dimension(n, m) for n in dict.fromkeys(names)]
+    dims = [dimension(n, m, extra) for n in dict.fromkeys(names)]
+    allocated = [d.name for d in dims if d.allocation]
+    if len(allocated) > 1:
+        raise invalid_input(
+            f"{' and '.join(allocated)} are both allocation dimensions.",
+            "Group or filter by one allocation dimension at a time.",
+        )
+    return dims
 
 
 def _by_token_type(m: Metric, dims: Iterable[Dimension]) -> bool:
@@ -75,6 +97,12 @@ def _by_token_type(m: Metric, dims: Iterable[Dimension]) -> bool:
 def source_relation(m: Metric, dims: Iterable[Dimension], scope: Scope | None = None) -> str:
     """The relation a metric is read from: the mart, or usage unpivoted by token type."""
     dims = list(dims)
+    allocated = next((d for d in dims if d.allocation), None)
+    if allocated is not None:
+        # (the name is a checked identifier: [a-z][a-z0-9_]*)
+        return f"""(SELECT *, TRUE AS canon, TRUE AS alt, TRUE AS alt_console,
+            TRUE AS alt_enterprise FROM {DATASET}.allocation_rows
+            WHERE dimension = '{allocated.name}')"""
     if not _by_token_type(m, dims):
         return f"{DATASET}.{m.mart}"
     if m.name != "tokens" and m.name not in TOKEN_COLUMNS:
@@ -107,8 +135,9 @@ def where_clause(scope: Scope, dims: list[Dimension]) -> tuple[str, list[Any]]:
     """The scope's days, filters and grain as a WHERE condition and its parameters."""
     where = ["day >= ?", "day < ?", grain_condition(dims)]
     params: list[Any] = [scope.since, scope.until]
+    by_name = {d.name: d for d in dims}
     for name, values in scope.filters.items():
-        d = DIMENSIONS[name]
+        d = by_name.get(name) or DIMENSIONS[name]
         clauses = []
         real = [v for v in values if v != NONE_KEY]
         if real:

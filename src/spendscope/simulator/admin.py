@@ -337,26 +337,25 @@ def _rbac_group(org: Organization, group_id: str) -> RbacGroup:
     raise _not_found("RBAC group", group_id)
 
 
-def rbac_group_members(org: Organization, group: RbacGroup) -> list[JSON]:
-    """Current members (deleted users left out), in the order they joined the group. A
-    membership starts when both the group and the user exist."""
+def rbac_group_members(org: Organization, group: RbacGroup, now: datetime) -> list[JSON]:
+    """The group's members at `now` (deleted users left out), in the order they joined it;
+    `created_at` is the start of the membership. Past memberships are not listed."""
     users = {u.id: u for u in org.users if not u.deleted}
     rows: list[tuple[datetime, str, JSON]] = []
-    for user_id in group.member_ids:
-        user = users.get(user_id)
+    for membership in org.members_at(group.id, now):
+        user = users.get(membership.user_id)
         if user is None:
             continue
-        joined = max(group.created_at, user.added_at)
         rows.append(
             (
-                joined,
+                membership.start,
                 user.id,
                 {
                     "type": "rbac_group_member",
                     "rbac_group_id": group.id,
                     "user_id": user.id,
                     "email": user.email,
-                    "created_at": _stamp(joined),
+                    "created_at": _stamp(membership.start),
                 },
             )
         )
@@ -381,4 +380,4 @@ def get_rbac_group(req: Request) -> JSON:
 def list_rbac_group_members(req: Request) -> JSON:
     org = req.organization
     group = _rbac_group(org, req.match["rbac_group_id"])
-    return token_page(req.params, rbac_group_members(org, group))
+    return token_page(req.params, rbac_group_members(org, group, req.sim.now()))

@@ -337,6 +337,7 @@ class Context:
     """What aggregation needs to know beyond the facts."""
 
     users: dict[str, User]
+    org_of_user: dict[str, Organization]
     console_org_ids: frozenset[str]
     console_products_null: bool
 
@@ -345,15 +346,17 @@ class Context:
         scope = [org, *(world.org(c) for c in org.child_ids)]
         return cls(
             users={u.id: u for o in scope for u in o.users},
+            org_of_user={u.id: o for o in scope for u in o.users},
             console_org_ids=frozenset(o.id for o in scope if o.kind == CONSOLE),
             console_products_null=console_products == "null",
         )
 
     def groups_of(self, f: Fact) -> tuple[str, ...]:
+        """The RBAC groups of the fact's user on the fact's UTC day."""
         if not f.user_id:
             return ()
-        user = self.users.get(f.user_id)
-        return user.rbac_group_ids if user else ()
+        org = self.org_of_user.get(f.user_id)
+        return org.groups_of(f.user_id, f.day) if org else ()
 
 
 def bucket_of(width: str | None) -> Callable[[Fact], int]:

@@ -123,9 +123,10 @@ def norm(name: str) -> str:
     return "_".join(w for w in words if w and w not in ("mcp", "server"))
 
 
-def groups_of(q: Query, u: User) -> tuple[str, ...]:
+def groups_of(q: Query, u: User, day: date) -> tuple[str, ...]:
+    """The member's RBAC groups on a UTC day, narrowed to the filtered ones."""
     wanted = q.filters.get("rbac_group_id")
-    return tuple(g for g in u.rbac_group_ids if wanted is None or g in wanted)
+    return tuple(g for g in q.org.groups_of(u.id, day) if wanted is None or g in wanted)
 
 
 def user_days(q: Query) -> Iterator[tuple[date, UserDay]]:
@@ -136,7 +137,7 @@ def user_days(q: Query) -> Iterator[tuple[date, UserDay]]:
             u = ud.user
             if ids is not None and u.id not in ids:
                 continue
-            if groups is not None and not groups.intersection(u.rbac_group_ids):
+            if groups is not None and not groups.intersection(q.org.groups_of(u.id, d)):
                 continue
             yield d, ud
 
@@ -169,12 +170,12 @@ class Acc:
 Key = tuple[str | None, ...]
 
 
-def _cuts(q: Query, u: User, product: str | None) -> list[Key]:
-    """(product, rbac group, user) keys of the rows a record contributes to."""
+def _cuts(q: Query, u: User, day: date, product: str | None) -> list[Key]:
+    """(product, rbac group, user) keys of the rows a record of that day contributes to."""
     p = product if "product" in q.group_by else None
     uid = u.id if "user_id" in q.group_by else None
     if "rbac_group_id" in q.group_by:
-        return [(p, g, uid) for g in groups_of(q, u)]
+        return [(p, g, uid) for g in groups_of(q, u, day)]
     return [(p, None, uid)]
 
 
@@ -204,7 +205,7 @@ def collect(
         for entity, product, rec in visit(d, ud):
             if "product" in q.filters and product not in q.filters["product"]:
                 continue
-            for cut in _cuts(q, ud.user, product):
+            for cut in _cuts(q, ud.user, d, product):
                 key = (entity, *cut)
                 acc = accs.get(key)
                 if acc is None:

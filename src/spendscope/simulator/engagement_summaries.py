@@ -20,13 +20,23 @@ def summary_rows(q: Query) -> list[Row]:
     span = [first + timedelta(days=i) for i in range((q.days[-1] - first).days + 1)]
     data = {d: store.day(org, d) for d in span}
     groups = q.filters.get("rbac_group_id")
-    scope = -1
-    if groups is not None:
-        scope = 0
-        for i, u in enumerate(org.users):
-            if groups.intersection(u.rbac_group_ids):
-                scope |= 1 << i
     scoped = groups is not None
+    scopes: dict[date, int] = {}
+
+    def scope(d: date) -> int:
+        """The members counted on day `d` (bit i: org.users[i]): all of them, or with an rbac
+        filter those in a filtered group that day."""
+        if groups is None:
+            return -1
+        found = scopes.get(d)
+        if found is None:
+            found = scopes[d] = sum(
+                1 << i
+                for i, u in enumerate(org.users)
+                if groups.intersection(org.groups_of(u.id, d))
+            )
+        return found
+
     seats = sum(1 for u in org.users if not u.deleted and u.added_at <= q.sim.now())
     invites = sum(1 for i in org.invites if i.status == "pending")
     entitled = sum(1 for u in org.users if u.id in cat.science_entitled and not u.deleted)
@@ -34,10 +44,11 @@ def summary_rows(q: Query) -> list[Row]:
     def count(d: date, fam: str, window: int) -> int:
         mask = 0
         for k in range(window):
-            day = data.get(d - timedelta(days=k))
+            on = d - timedelta(days=k)
+            day = data.get(on)
             if day is not None:
-                mask |= day.masks[fam]
-        return (mask & scope).bit_count()
+                mask |= day.masks[fam] & scope(on)
+        return mask.bit_count()
 
     def tag(d: date, window: int) -> int | None:
         if scoped or not data[d].tag_measured:

@@ -169,7 +169,7 @@ def user_rows(q: Query) -> list[Row]:
                 f"{b}.distinct_conversation_count": sum(p.conversations for p in uses),
             }
             sets = {f"{b}.projects": frozenset(p.project.id for p in uses)}
-        for key in groups_of(q, ud.user) if grouped else (ud.user.id,):
+        for key in groups_of(q, ud.user, d) if grouped else (ud.user.id,):
             acc = accs.get(key)
             if acc is None:
                 acc = accs[key] = Acc()
@@ -191,7 +191,7 @@ def user_rows(q: Query) -> list[Row]:
         for d in q.days:
             for u in cat.members_on(q.org, d):
                 if (ids is None or u.id in ids) and (
-                    groups is None or groups.intersection(u.rbac_group_ids)
+                    groups is None or groups.intersection(q.org.groups_of(u.id, d))
                 ):
                     accs.setdefault(u.id, Acc())
     for uid, acc in accs.items():

@@ -88,9 +88,9 @@ def console_day(seed: int, org: Organization, day: date) -> list[Fact]:
         krng = seeded_rng(seed, org.id, "key-profile", key.id)
         primary = models[krng.randrange(len(models))]
         secondary = models[krng.randrange(len(models))]
-        batch_key = "batch" in key.name
-        ci_key = "ci-bot" in key.name
-        agent_key = "agent-runner" in key.name
+        batch_key = key.purpose == "batch-etl"
+        ci_key = key.purpose == "ci-bot"
+        agent_key = key.purpose == "agent-runner"
         weight = key.weight * (0.2 if key.status == "inactive" else 1.0)
         n = poisson(rng, 1.6 * weight * level)
         for _ in range(min(n, 40)):

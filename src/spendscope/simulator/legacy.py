@@ -185,11 +185,9 @@ def parse_filters(
         )
     if groups:
         wanted = frozenset(g if g.startswith(RBAC_PREFIX) else RBAC_PREFIX + g for g in groups)
-        membership = {u.id: frozenset(u.rbac_group_ids) for u in org.users}
-        checks.append(
+        checks.append(  # membership on the usage's UTC day
             lambda f: (
-                f.user_id is not None
-                and not membership.get(f.user_id, frozenset()).isdisjoint(wanted)
+                f.user_id is not None and not wanted.isdisjoint(org.groups_of(f.user_id, f.day))
             )
         )
     return lambda f: all(c(f) for c in checks)
@@ -224,10 +222,10 @@ def parse_query(req: Request, cost: bool, per_user: bool) -> tuple[Query, dateti
 
 def aggregate(req: Request, q: Query, per_user: bool) -> dict[Key, Acc]:
     """Sum the matching facts by (bucket, user, dimension values, rbac group); a user in several
-    RBAC groups counts fully in each (any-membership), users in none under `None`."""
+    RBAC groups on the usage's UTC day counts fully in each (any-membership), users in none under
+    `None`."""
     org, sim = req.organization, req.sim
     getters = [GETTERS[d] for d in q.dims]
-    groups_of = {u.id: u.rbac_group_ids for u in org.users}
     width = q.width
     day_starts: dict[Any, datetime] = {}
     out: dict[Key, Acc] = {}
@@ -247,7 +245,7 @@ def aggregate(req: Request, q: Query, per_user: bool) -> dict[Key, Acc]:
         values = tuple(g(f) for g in getters)
         rbac: tuple[str | None, ...] = (None,)
         if q.by_rbac and f.user_id is not None:
-            rbac = groups_of.get(f.user_id) or (None,)
+            rbac = org.groups_of(f.user_id, f.day) or (None,)
         for gid in rbac:
             key: Key = (bucket, user, values, gid)
             acc = out.get(key)

@@ -6,7 +6,9 @@ Query parameters (all optional):
 - `group_by`: fact dimensions to split each day by (repeatable), e.g. `api_key_id`, `user_id`,
   `workspace_id`, `model`, `product`, `service_tier`, `context_window`, `inference_geo`,
   `speed`, `service_account_id`, `account_id`, `actor_type`, `kind`, `claude_tag_category`,
-  `slack_channel_id`.
+  `slack_channel_id`, `agent_id`, `session_id`, and `rbac_group_id` (any-membership: usage counts
+  in each group its user belongs to on its UTC day; usage of users in no group, or of no user,
+  under null).
 
 Only usage visible at the simulator's clock is counted (the same horizon the endpoints use), as
 revised at that clock. Each organization's own usage only: a parent does not include its
@@ -18,10 +20,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .aggregate import group_facts
+from .aggregate import Acc
 from .facts import CODE_EXECUTION, SESSION_USAGE, WEB_SEARCH, Fact, cents
 from .params import ApiError, Params
 from .state import Simulator
+from .world import Organization
 
 GROUPABLE = (
     "api_key_id",
@@ -41,8 +44,24 @@ GROUPABLE = (
     "slack_channel_id",
     "agent_id",
     "session_id",
+    "rbac_group_id",
 )
 PRIORITY_TIERS = ("priority", "priority_on_demand")
+
+
+def _keys(org: Organization, f: Fact, dims: list[str]) -> list[tuple[Any, ...]]:
+    """The (day, *dims) keys a fact counts under: one, or one per RBAC group of its user that
+    day when grouped by `rbac_group_id`."""
+    key = [f.day, *(None if d == "rbac_group_id" else getattr(f, d) for d in dims)]
+    if "rbac_group_id" not in dims:
+        return [tuple(key)]
+    at = [1 + i for i, d in enumerate(dims) if d == "rbac_group_id"]
+    out = []
+    for group in (org.groups_of(f.user_id, f.day) if f.user_id else ()) or (None,):
+        for i in at:
+            key[i] = group
+        out.append(tuple(key))
+    return out
 
 
 def truth(sim: Simulator, params: Params) -> dict[str, Any]:
@@ -67,20 +86,18 @@ def truth(sim: Simulator, params: Params) -> dict[str, Any]:
     start = datetime(start_d.year, start_d.month, start_d.day, tzinfo=UTC)
     end = datetime(end_d.year, end_d.month, end_d.day, tzinfo=UTC)
 
-    def key(f: Fact) -> tuple[Any, ...]:
-        return (f.day, *(getattr(f, d) for d in dims))
-
     out = []
     for org in orgs:
-        groups = group_facts(sim.store.facts(org, start, end, now), key)
-        prio = group_facts(
-            sim.store.facts(org, start, end, now),
-            key,
-            keep=lambda f: f.service_tier in PRIORITY_TIERS,
-        )
+        groups: dict[tuple[Any, ...], Acc] = {}
+        prio: dict[tuple[Any, ...], Acc] = {}
+        for f in sim.store.facts(org, start, end, now):
+            priority = f.service_tier in PRIORITY_TIERS
+            for k in _keys(org, f, dims):
+                groups.setdefault(k, Acc()).add(f)
+                if priority:
+                    prio.setdefault(k, Acc()).add(f)
         rows = []
-        keys: list[tuple[Any, ...]] = [k for k in groups if isinstance(k, tuple)]
-        for k in sorted(keys, key=lambda k: tuple("" if v is None else str(v) for v in k)):
+        for k in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k)):
             acc = groups[k]
             p = prio.get(k)
             row: dict[str, Any] = {"date": k[0].isoformat()}

@@ -59,7 +59,6 @@ class User:
     role: str
     added_at: datetime
     deleted: bool = False  # removed from the organization; still attributed in reports
-    rbac_group_ids: tuple[str, ...] = ()
     # Relative activity level (0..1): how often and how much this user works with Claude.
     intensity: float = 0.5
 
@@ -117,6 +116,9 @@ class ApiKey:
     partial_key_hint: str
     # Relative traffic weight of this key.
     weight: float = 1.0
+    # What the key is used for ("batch-etl", "ci-bot", ...): shapes its traffic whatever its
+    # name (not served).
+    purpose: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -168,7 +170,6 @@ class RbacGroup:
     name: str
     source_type: str
     created_at: datetime
-    member_ids: tuple[str, ...]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -179,6 +180,35 @@ class RbacGroup:
             "role_ids": ["rbac_role_" + self.id.removeprefix("rbac_group_")],
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RbacMembership:
+    """One user's membership of one RBAC group, from `start` until `end` (exclusive; None while
+    it lasts). A user who leaves and later rejoins has two memberships."""
+
+    group_id: str
+    user_id: str
+    start: datetime
+    end: datetime | None = None
+
+    def active_at(self, when: datetime) -> bool:
+        return self.start <= when and (self.end is None or when < self.end)
+
+    def on_day(self, day: date) -> bool:
+        """Held at any time during this UTC day."""
+        day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return self.start < day_start + timedelta(days=1) and (
+            self.end is None or self.end > day_start
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rbac_group_id": self.group_id,
+            "user_id": self.user_id,
+            "start": _iso(self.start),
+            "end": _iso(self.end) if self.end else None,
         }
 
 
@@ -234,6 +264,8 @@ class Organization:
     api_keys: list[ApiKey] = field(default_factory=list)
     service_accounts: list[ServiceAccount] = field(default_factory=list)
     rbac_groups: list[RbacGroup] = field(default_factory=list)
+    # Every RBAC group membership over time, past and scheduled (see `groups_of`).
+    memberships: list[RbacMembership] = field(default_factory=list)
     invites: list[Invite] = field(default_factory=list)
     credentials: list[Credential] = field(default_factory=list)
     # Scale of the traffic (1.0 = the default synthetic organization).
@@ -244,12 +276,31 @@ class Organization:
     features: dict[str, bool] = field(default_factory=dict)
     # First day with any data.
     history_start: date = date(2025, 1, 1)
+    # (user id, day) -> groups held that day; filled on demand by `groups_of`.
+    _day_groups: dict[tuple[str, date], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def user(self, user_id: str) -> User | None:
         for u in self.users:
             if u.id == user_id:
                 return u
         return None
+
+    def groups_of(self, user_id: str, day: date) -> tuple[str, ...]:
+        """The RBAC groups a user belongs to at any time during a UTC day, in the order of
+        `rbac_groups`. Usage of that day counts fully in each of them."""
+        key = (user_id, day)
+        found = self._day_groups.get(key)
+        if found is None:
+            held = {m.group_id for m in self.memberships if m.user_id == user_id and m.on_day(day)}
+            found = tuple(g.id for g in self.rbac_groups if g.id in held)
+            self._day_groups[key] = found
+        return found
+
+    def members_at(self, group_id: str, when: datetime) -> list[RbacMembership]:
+        """The memberships of a group in force at an instant."""
+        return [m for m in self.memberships if m.group_id == group_id and m.active_at(when)]
 
     def info(self) -> dict[str, object]:
         return {
@@ -267,8 +318,12 @@ class Organization:
                 "api_keys": len(self.api_keys),
                 "service_accounts": len(self.service_accounts),
                 "rbac_groups": len(self.rbac_groups),
+                "rbac_memberships": len(self.memberships),
                 "invites": len(self.invites),
             },
+            # The whole timeline, scheduled changes included (`GET .../members` shows the
+            # memberships in force at the clock).
+            "rbac_memberships": [m.to_json() for m in self.memberships],
             "keys": [
                 {
                     "label": c.label,

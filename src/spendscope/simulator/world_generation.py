@@ -27,6 +27,7 @@ from .world import (
     Workspace,
     World,
 )
+from .world_memberships import build_memberships
 
 URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -134,6 +135,16 @@ KEY_PURPOSES = (
     "agent-runner",
     "doc-indexer",
 )
+# Console keys named after the team that owns them (by key index); the other keys are named
+# "<purpose>-<workspace>-<index>". Three of them are in the default workspace.
+TEAM_KEYS = {
+    1: "team-payments-prod",
+    15: "team-search-ci",
+    21: "team-payments-dev",
+    22: "team-growth-agents",
+    28: "team-growth-batch",
+    35: "team-search-prod",
+}
 
 
 def _uuid(rng: random.Random) -> str:
@@ -237,7 +248,7 @@ def build_console_org(seed: int, history_start: date) -> Organization:
         keys.append(
             ApiKey(
                 id=tagged_id(rng, "apikey_01"),
-                name=f"{purpose}-{ws.name.lower().replace(' ', '-')}-{i:02d}",
+                name=TEAM_KEYS.get(i) or f"{purpose}-{ws.name.lower().replace(' ', '-')}-{i:02d}",
                 workspace_id=ws.id,
                 workspace_is_default=ws.is_default,
                 created_at=ws.created_at + timedelta(days=i, hours=3),
@@ -245,6 +256,7 @@ def build_console_org(seed: int, history_start: date) -> Organization:
                 status=status,
                 partial_key_hint=hint,
                 weight=round(rng.paretovariate(1.3), 3),
+                purpose=purpose,
             )
         )
     org.api_keys = keys
@@ -294,8 +306,16 @@ def build_console_org(seed: int, history_start: date) -> Organization:
 
 
 def build_enterprise_org(
-    seed: int, history_start: date, name: str, salt: str, n_users: int, analytics_enabled: bool
+    seed: int,
+    history_start: date,
+    name: str,
+    salt: str,
+    n_users: int,
+    analytics_enabled: bool,
+    anchor: datetime,
 ) -> Organization:
+    """An Enterprise organization; its RBAC memberships change around `anchor` (the instant the
+    world is built, see `world_memberships`)."""
     rng = seeded_rng(seed, salt)
     start = datetime.combine(history_start, datetime.min.time(), UTC) - timedelta(days=20)
     domain = name.split(maxsplit=1)[0].lower() + ".example"
@@ -319,7 +339,7 @@ def build_enterprise_org(
     group_ids = [tagged_id(rng, "rbac_group_01") for _ in TEAM_NAMES]
     people = _people(rng, n_users, domain, (*ENTERPRISE_ROLES[:-1], "primary_owner"), start)
     users = []
-    memberships: dict[str, list[str]] = {g: [] for g in group_ids}
+    initial: dict[str, tuple[str, ...]] = {}
     for i, p in enumerate(people):
         primary = group_ids[i % len(group_ids)]
         groups = [primary]
@@ -329,8 +349,7 @@ def build_enterprise_org(
                 groups.append(extra)
         if i % 17 == 16:
             groups = []  # in no group
-        for g in groups:
-            memberships[g].append(p[0])
+        initial[p[0]] = tuple(groups)
         users.append(
             User(
                 id=p[0],
@@ -340,7 +359,6 @@ def build_enterprise_org(
                 added_at=p[4],
                 intensity=p[5],
                 deleted=(i % 23 == 22),
-                rbac_group_ids=tuple(groups),
             )
         )
     org.users = users
@@ -350,10 +368,12 @@ def build_enterprise_org(
             name=TEAM_NAMES[j],
             source_type="scim" if j % 3 else "direct",
             created_at=start + timedelta(days=j),
-            member_ids=tuple(memberships[gid]),
         )
         for j, gid in enumerate(group_ids)
     ]
+    org.memberships = build_memberships(
+        seeded_rng(seed, salt, "memberships"), users, org.rbac_groups, initial, anchor
+    )
     org.invites = [
         Invite(
             id=tagged_id(rng, "invite_01"),
@@ -432,10 +452,10 @@ def build_world(
     history_start = (now - timedelta(days=history_days)).date()
     console = build_console_org(seed, history_start)
     enterprise = build_enterprise_org(
-        seed, history_start, "Acme Enterprise", "enterprise", 64, analytics_enabled=True
+        seed, history_start, "Acme Enterprise", "enterprise", 64, analytics_enabled=True, anchor=now
     )
     dark = build_enterprise_org(
-        seed, history_start, "Globex Corp", "globex", 12, analytics_enabled=False
+        seed, history_start, "Globex Corp", "globex", 12, analytics_enabled=False, anchor=now
     )
     console.parent_id = enterprise.id
     enterprise.child_ids.append(console.id)

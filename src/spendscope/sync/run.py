@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpendscopeError
+from ..refresh import initialize, refresh
 from ..sources.base import ConnectionInfo, Feed
 from ..upstream.client import AnthropicClient
 from ..upstream.ratelimit import limiter_for
 from ..warehouse.connection import Warehouse
-from ..warehouse.refresh import initialize, refresh
 from ..warehouse.schema import row_key, to_arrow, utcnow
 from ..warehouse.tables import CONNECTIONS, EVENTS
 from .engine import ConnectionSync

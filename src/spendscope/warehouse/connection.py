@@ -291,7 +291,9 @@ class Warehouse:
         the caller's transaction; returns the number of rows deleted. The caller refreshes what
         depends on them (`refresh.refresh(..., change=...)` does both in one transaction)."""
         existing = self.existing_tables()
-        names = [n for n in (list(tables) if tables is not None else ALL_TABLES) if n in existing]
+        if tables is None:  # every table that has a connection's rows (not the configuration)
+            tables = [n for n, t in ALL_TABLES.items() if "connection_label" in t.column_names]
+        names = [n for n in tables if n in existing]
         return writer.delete_connection(cur, names, connection)
 
     # -- the connection -----------------------------------------------------------------------

@@ -115,7 +115,7 @@ def _grain(table: str) -> str:
     return "alternate" if table in ALTERNATE_TABLES else "legacy"
 
 
-def _without_overlaps(start: str, precedence: str) -> str:
+def without_overlaps(start: str, precedence: str) -> str:
     """An anti-join leaving out double-booked rows: the rule of the views' `_with_overlaps`,
     written as one hash join. Materializing every row, this is several times faster than the
     views' correlated form; for the views' filtered reads the correlated form is faster (date
@@ -160,7 +160,7 @@ def _parts(existing: set[str], precedence: str) -> dict[str, list[str]]:
             )
             out[mart].append(
                 f"SELECT {dims}, {values} FROM ({select(table, source, mapping)}) b "
-                f"{_without_overlaps(start, precedence)} WHERE o.ol IS NULL "
+                f"{without_overlaps(start, precedence)} WHERE o.ol IS NULL "
                 f"AND b.{start} >= CAST(? AS TIMESTAMPTZ)"
             )
     return out
@@ -272,7 +272,7 @@ def _apply(cur: Any, existing: set[str], precedence: str, since: date | None) ->
         cur.execute(f"DROP TABLE {stage}")
 
 
-def _changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | None:
+def changed_since(cur: Any, existing: set[str], watermark: datetime) -> date | None:
     """The first day any source row was loaded or removed for after `watermark`."""
     parts = [
         f"SELECT min(bucket_start) AS d FROM {DATASET}.{t} WHERE fetched_at > ?"
@@ -330,7 +330,7 @@ def refresh_marts(warehouse: Warehouse, *, full: bool = False) -> str:
             or state[2] != LAYOUT
             or not {MART_SPEND, MART_USAGE} <= existing
         )
-        since = None if rebuild else _changed_since(cur, existing, state[0])  # type: ignore[index]
+        since = None if rebuild else changed_since(cur, existing, state[0])  # type: ignore[index]
     if not rebuild and since is None:
         return "unchanged"
     with warehouse.transaction() as cur:

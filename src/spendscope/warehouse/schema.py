@@ -13,12 +13,20 @@ from typing import Any
 import pyarrow as pa
 
 from .admin_tables import ADMIN_TABLES
+from .allocation_tables import ALLOCATION_TABLES
 from .engagement_tables import ENGAGEMENT_TABLES
 from .tables import BOOKKEEPING_TABLES, FACT_TABLES, Table
 
 DATASET = "spendscope"
 ALL_TABLES: dict[str, Table] = {
-    t.name: t for t in (*FACT_TABLES, *ENGAGEMENT_TABLES, *ADMIN_TABLES, *BOOKKEEPING_TABLES)
+    t.name: t
+    for t in (
+        *FACT_TABLES,
+        *ENGAGEMENT_TABLES,
+        *ADMIN_TABLES,
+        *BOOKKEEPING_TABLES,
+        *ALLOCATION_TABLES,
+    )
 }
 
 

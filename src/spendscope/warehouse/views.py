@@ -48,6 +48,7 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "speed": "speed",
             "organization_id": "organization_id",
             "list_cost": "list_amount_cents",
+            "service_account_id": "NULL",
         },
     ),
     (
@@ -66,6 +67,7 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "speed": "speed",
             "organization_id": "NULL",
             "list_cost": "NULL",
+            "service_account_id": "NULL",
         },
     ),
     (
@@ -84,6 +86,9 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "speed": "speed",
             "organization_id": "organization_id",
             "list_cost": "list_amount_cents",
+            "service_account_id": (
+                "CASE WHEN actor_type = 'service_account_actor' THEN actor_id END"
+            ),
         },
     ),
     (
@@ -102,6 +107,7 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "speed": "speed",
             "organization_id": "NULL",
             "list_cost": "list_amount_cents",
+            "service_account_id": "NULL",
         },
     ),
 ]
@@ -236,7 +242,8 @@ def spend_select(table: str, source: str, m: dict[str, str]) -> str:
     cost_type, token_type,
     amount_cents * CAST(0.01 AS DECIMAL(3, 2)) AS billed_cost,
     CAST({m["list_cost"]} AS DECIMAL(38, 9)) * CAST(0.01 AS DECIMAL(3, 2)) AS list_cost,
-    FALSE AS is_estimate, is_provisional, '{source}' AS source, '{table}' AS source_table
+    FALSE AS is_estimate, is_provisional, '{source}' AS source, '{table}' AS source_table,
+    CAST({m["service_account_id"]} AS VARCHAR) AS service_account_id, t.row_key
 FROM {DATASET}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
     organization_id AS conn_org_id FROM {DATASET}.connections) c
     ON c.conn_label = t.connection_label"""
@@ -354,10 +361,26 @@ JOIN (
 """
 
 
+# The lineage of every allocated amount: one row per `spend` row (joined by `row_key`),
+# allocation dimension and value.
+ALLOCATION_VIEW = f"""SELECT spend_row_key AS row_key, connection_label, connection_kind, day,
+    dimension, value,
+    billed_nc * CAST(0.00000000001 AS DECIMAL(12, 11)) AS billed_cost,
+    list_nc * CAST(0.00000000001 AS DECIMAL(12, 11)) AS list_cost,
+    ratio, method, split_method, rule_id, rule_version, mapping_key, reason
+FROM {DATASET}.allocation_rows"""
+
+
 def _view_statements(warehouse: Warehouse) -> list[str]:
     existing = warehouse.existing_tables()
     precedence = warehouse.settings.overlap_precedence
+    allocation = (
+        [f"CREATE OR REPLACE VIEW {DATASET}.allocation AS {ALLOCATION_VIEW}"]
+        if "allocation_rows" in existing
+        else []
+    )
     return [
+        *allocation,
         f"CREATE OR REPLACE VIEW {DATASET}.spend AS {spend_sql(existing, precedence)}",
         f"CREATE OR REPLACE VIEW {DATASET}.spend_overlaps AS "
         f"{spend_sql(existing, precedence, keep=False)}",

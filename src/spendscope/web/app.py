@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import SpendscopeError
-from ..warehouse.refresh import initialize
+from ..refresh import initialize
 from .state import SESSION_COOKIE, AppState, is_loopback
 
 if TYPE_CHECKING:
