@@ -154,7 +154,11 @@ def connect(settings: Settings, api: Api, url: str, which: str = "both") -> Conn
 
 
 def sync(
-    settings: Settings, store: ConnectionStore, now: datetime = NOW, **request: Any
+    settings: Settings,
+    store: ConnectionStore,
+    now: datetime = NOW,
+    labels: list[str] | None = None,
+    **request: Any,
 ) -> list[Any]:
     reset_limiters()
     wh = Warehouse(settings)
@@ -163,6 +167,7 @@ def sync(
             settings,
             store,
             wh,
+            labels,
             request=SyncRequest(**request),
             now=lambda: now,
             client_options={"backoff_base": 0.01, "backoff_max": 0.2},

@@ -14,7 +14,17 @@ import click
 from spendscope.cli import main
 
 CLI = Path(__file__).resolve().parents[1] / "src" / "spendscope" / "cli"
-COMMANDS = {"connect", "connections", "demo", "report", "serve", "simulate", "status", "sync"}
+COMMANDS = {
+    "allocation",
+    "connect",
+    "connections",
+    "demo",
+    "report",
+    "serve",
+    "simulate",
+    "status",
+    "sync",
+}
 SHARED = {"options", "reads", "dashboard", "progress", "remote"}
 HEAVY = ("duckdb", "pyarrow", "pydantic", "httpx", "uvicorn", "fastapi", "cryptography")
 

@@ -111,7 +111,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def test_run_demo_summarizes_the_month_by_connection_model_and_more(demo: Demo) -> None:
     by = {t.columns[0]: t for t in demo.summary}
-    assert list(by) == ["connection", "model", "workspace", "api_key", "user", "product"]
+    assert list(by) == ["connection", "model", "workspace", "api_key", "user", "product", "team"]
     assert {r["connection"] for r in by["connection"].rows} == {CONSOLE_LABEL, ENTERPRISE_LABEL}
     for table in demo.summary:
         assert table.columns[-1] == table.metric == "cost"
@@ -122,10 +122,17 @@ def test_run_demo_summarizes_the_month_by_connection_model_and_more(demo: Demo) 
     wh = Warehouse(load_settings(home=demo.home, env={"SPENDSCOPE_SECRET_KEY": MASTER}))
     try:
         first = NOW.date().replace(day=1)
-        _, rows = totals(wh, "cost", Scope(first, NOW.date().replace(day=23)), ["connection"])
+        month = Scope(first, NOW.date().replace(day=23))
+        _, rows = totals(wh, "cost", month, ["connection"])
+        _, teams = totals(wh, "cost", month, ["team"])
     finally:
         wh.close()
     assert rows == by["connection"].rows
+    # The sample allocation is installed (files in the home) and adds up to the bill.
+    assert (demo.home / "allocation" / "rules.toml").is_file()
+    assert (demo.home / "allocation" / "teams.csv").is_file()
+    assert sum(Decimal(r["cost"]) for r in teams) == sum(Decimal(r["cost"]) for r in rows)
+    assert {"payments", "search", "Unallocated"} <= {r["team"] for r in teams}
 
 
 # -- the commands -------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def state(home: Path, label: str) -> dict[str, Any]:
                 f"SELECT count(*) FROM {DATASET}.{name} WHERE connection_label = ?", label
             )[0][0]
             for name in sorted(set(ALL_TABLES) & existing)
+            if "connection_label" in ALL_TABLES[name].column_names
         }
         marts = {
             name: wh.read(

@@ -91,6 +91,7 @@ _SUMMARY: tuple[tuple[str, str, str | None], ...] = (
     ("api_key", "Top API keys (Console; — = usage without a key)", CONSOLE_LABEL),
     ("user", "Top users (Enterprise)", ENTERPRISE_LABEL),
     ("product", "By product (Enterprise)", ENTERPRISE_LABEL),
+    ("team", "Top teams (allocated: docs/allocation.md)", None),
 )
 
 
@@ -141,10 +142,73 @@ def run_demo(
 
         reports = run_sync(settings, store, wh, request=SyncRequest(), progress=progress, now=clock)
         today = clock().date()
+        if allocate_demo(wh, home, today, today - timedelta(days=days)):
+            say(f"allocation: sample rules and mappings from {home / 'allocation'}")
         first = today.replace(day=1)
         summary = summarize(wh, first, today + timedelta(days=1))
         opened.pop_all()  # done: the result keeps the simulator and the warehouse open
     return DemoResult(home, settings, running, wh, connected, reports, first, summary)
+
+
+# The demo's allocation: teams from key names, RBAC groups and workspaces, the default
+# workspace shared in proportion, and cost centres. Written to the demo home for reading.
+DEMO_RULES = """# Sample allocation rules (see docs/allocation.md).
+[dimensions.team]
+rbac = "split"
+
+[[dimensions.team.rules]]
+id = "team-from-key-name"
+when = { api_key_name = { regex = "^team-([a-z]+)-" } }
+value = "{1}"
+
+[[dimensions.team.rules]]
+id = "shared-default-workspace"
+when = { workspace_name = { equals = "Default" } }
+split = { method = "proportional", values = ["payments", "search", "growth"] }
+
+[[dimensions.team.rules]]
+id = "rbac-groups"
+inherit = "rbac_group_name"
+
+[dimensions.cost_center]
+default = "CC-000 (unassigned)"
+
+[[dimensions.cost_center.rules]]
+id = "production"
+when = { workspace_name = { in = ["Production", "Support Bots"] } }
+value = "CC-100"
+"""
+DEMO_MAPPINGS = """subject_type,subject,dimension,value,valid_from,valid_to
+workspace,Research,team,research,{start},
+workspace,Data Science,team,data-science,{start},
+api_key,team-search-ci,team,platform,{moved},
+connection,acme-enterprise,cost_center,CC-200,{start},
+"""
+
+
+def allocate_demo(wh: Warehouse, home: Path, today: date, start: date) -> bool:
+    """Install the sample allocation (rules from `start`, a key moving team ten days ago) unless
+    the home already has rules; returns whether it did."""
+    from .allocation.model import parse_mappings_csv
+    from .allocation.store import import_mappings, install_rules, load_config
+    from .refresh import refresh_allocation
+
+    if load_config(wh).versions:
+        return False
+    folder = home / "allocation"
+    folder.mkdir(parents=True, exist_ok=True)
+    rules = folder / "rules.toml"
+    rules.write_text(DEMO_RULES)
+    mappings = folder / "teams.csv"
+    moved = max(start, today - timedelta(days=10))
+    mappings.write_text(DEMO_MAPPINGS.format(start=start.isoformat(), moved=moved.isoformat()))
+    install_rules(
+        wh, DEMO_RULES, source=rules.name, effective=start, today=today, backfill_from=start
+    )
+    rows = parse_mappings_csv(mappings.read_text(), mappings.name)
+    import_mappings(wh, rows, source=mappings.name, today=today, backfill_from=start)
+    refresh_allocation(wh)
+    return True
 
 
 def _connect(
@@ -180,7 +244,7 @@ def _connect(
 
 def summarize(wh: Warehouse, first: date, end: date) -> list[SummaryTable]:
     """The summary's tables: cost from `first` to `end` (exclusive) by connection, model,
-    workspace, API key, user and product, double-booked spend counted once."""
+    workspace, API key, user, product and team, double-booked spend counted once."""
     tables = []
     for by, title, conn in _SUMMARY:
         filters = {"connection": [conn]} if conn else {}

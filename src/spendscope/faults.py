@@ -30,6 +30,7 @@ STEPS = (
     "overlaps",  # the double-booking table recomputed (before its COMMIT)
     "view",  # each view created (before the checkpoint that follows)
     "mart",  # the marts rebuilt (before their COMMIT)
+    "allocation",  # allocation_rows recomputed (before their COMMIT)
     "checkpoint",  # just before each CHECKPOINT
 )
 

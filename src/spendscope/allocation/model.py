@@ -122,7 +122,10 @@ def _fail(errors: list[str], what: str) -> None:
         return
     shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
     more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
-    raise InvalidInput(f"{shown}{more}. Nothing of {what} was imported; fix it and import again.")
+    raise InvalidInput(
+        f"{shown}{more}. Nothing of {what} was imported.",
+        "Fix the lines named and import the whole file again (see docs/allocation.md).",
+    )
 
 
 def mapping_from(fields: MappingType[str, Any], where: str, source: str) -> Mapping:

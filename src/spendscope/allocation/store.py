@@ -133,6 +133,18 @@ def _trim(existing: Mapping, new: Mapping) -> list[Mapping]:
     return pieces
 
 
+def _covers(existing: Mapping, new: Mapping) -> bool:
+    """`existing` already gives `new`'s value on every day of `new`'s interval."""
+    return (
+        existing.value == new.value
+        and existing.valid_from <= new.valid_from
+        and (
+            existing.valid_to is None
+            or (new.valid_to is not None and new.valid_to <= existing.valid_to)
+        )
+    )
+
+
 def _with(m: Mapping, start: date, end: date | None) -> Mapping:
     return Mapping(m.subject_type, m.subject, m.dimension, m.value, start, end, m.source)
 
@@ -203,6 +215,7 @@ def import_mappings(
                 else:
                     cur.execute(f"UPDATE {table} SET valid_to = ? WHERE row_key = ?", [end, key])
                 closed += 1
+        unchanged = 0
         for m in mappings:
             rows = cur.execute(
                 f"SELECT subject_type, subject, dimension, value, valid_from, valid_to, source, "
@@ -210,6 +223,9 @@ def import_mappings(
                 "AND dimension = ?",
                 [m.subject_type, m.key, m.dimension],
             ).fetchall()
+            if any(_covers(Mapping(*r[:7]), m) for r in rows):
+                unchanged += 1  # already mapped so: nothing to change
+                continue
             for r in rows:
                 old = Mapping(*r[:7])
                 if not old.overlaps(m):
@@ -220,6 +236,8 @@ def import_mappings(
                 trimmed += 1
             _insert(cur, m, change_id, now)
         detail = f"{len(mappings)} mapping rows from {source}"
+        if unchanged:
+            detail += f" ({unchanged} already in force)"
         if trimmed:
             detail += f"; {trimmed} earlier rows trimmed"
         if closed:

@@ -128,6 +128,21 @@ VIEW_DOCS["allocation"] = [
 ]
 
 
+VIEW_DOCS["rbac_group_spend_overlapping"] = [
+    ("connection_label", "VARCHAR", "The Enterprise connection."),
+    ("day", "DATE", "The UTC day."),
+    ("rbac_group_id", "VARCHAR", "The group (null: users in no group that day)."),
+    ("rbac_group_name", "VARCHAR", "Its name."),
+    (
+        "billed_cost",
+        "DECIMAL(38,11)",
+        "The spend of the group's members that day, USD. OVERLAPPING: a user in several groups "
+        "counts fully in each, so rows add up to more than the bill.",
+    ),
+    ("overlapping", "BOOLEAN", "Always true: a reminder that these rows overlap."),
+]
+
+
 def _without_marker(view: str) -> list[tuple[str, str, str]]:
     """`view`'s columns before its double-booking marker (`overlaps_connection`)."""
     names = [name for name, _, _ in VIEW_DOCS[view]]

@@ -278,6 +278,8 @@ def _rbac_groups(ctx: FetchContext, result: FeedResult) -> Rows:
             _items(ctx, sub, cursor="token"),
             partial(_rbac_member, group_id=gid, path=sub),
         )
+    for row in (*groups, *members):
+        row["listed_at"] = ctx.now  # the sync's clock: the membership history dates by it
     return {RBAC_GROUPS.name: groups, RBAC_GROUP_MEMBERS.name: members}
 
 

@@ -137,6 +137,7 @@ RBAC_GROUPS = _snapshot(
     _s("role_ids", "JSON list of role ids; null: role data temporarily unavailable."),
     _ts("created_at"),
     _ts("updated_at"),
+    _ts("listed_at", "When the sync listed it (its clock): the day `rbac_membership` dates by."),
 )
 RBAC_GROUP_MEMBERS = _snapshot(
     "rbac_group_members",
@@ -146,6 +147,7 @@ RBAC_GROUP_MEMBERS = _snapshot(
     _s("user_id"),
     _s("email"),
     _ts("created_at", "When the membership started."),
+    _ts("listed_at", "When the sync listed it (its clock): the day `rbac_membership` dates by."),
 )
 
 ADMIN_TABLES: tuple[Table, ...] = (

@@ -371,6 +371,22 @@ ALLOCATION_VIEW = f"""SELECT spend_row_key AS row_key, connection_label, connect
 FROM {DATASET}.allocation_rows"""
 
 
+# Anthropic's own attribution, offered beside the allocation: each group's members' spend,
+# a user in several groups counted fully in each (rows add up to more than the bill).
+RBAC_OVERLAPPING_VIEW = f"""SELECT s.connection_label, CAST(s.charge_period_start AS DATE) AS day,
+    m.rbac_group_id, any_value(g.name) AS rbac_group_name, sum(s.billed_cost) AS billed_cost,
+    TRUE AS overlapping
+FROM {DATASET}.spend s
+LEFT JOIN {DATASET}.rbac_membership m
+    ON m.connection_label = s.connection_label AND m.user_id = s.user_id
+    AND m.valid_from <= CAST(s.charge_period_start AS DATE)
+    AND (m.valid_to IS NULL OR m.valid_to > CAST(s.charge_period_start AS DATE))
+LEFT JOIN {DATASET}.rbac_groups g
+    ON g.connection_label = m.connection_label AND g.id = m.rbac_group_id
+WHERE s.connection_kind = 'enterprise'
+GROUP BY s.connection_label, CAST(s.charge_period_start AS DATE), m.rbac_group_id"""
+
+
 def _view_statements(warehouse: Warehouse) -> list[str]:
     existing = warehouse.existing_tables()
     precedence = warehouse.settings.overlap_precedence
@@ -379,14 +395,19 @@ def _view_statements(warehouse: Warehouse) -> list[str]:
         if "allocation_rows" in existing
         else []
     )
+    if {"rbac_membership", "rbac_groups"} <= existing:
+        allocation.append(
+            f"CREATE OR REPLACE VIEW {DATASET}.rbac_group_spend_overlapping AS "
+            f"{RBAC_OVERLAPPING_VIEW}"
+        )
     return [
-        *allocation,
         f"CREATE OR REPLACE VIEW {DATASET}.spend AS {spend_sql(existing, precedence)}",
         f"CREATE OR REPLACE VIEW {DATASET}.spend_overlaps AS "
         f"{spend_sql(existing, precedence, keep=False)}",
         f"CREATE OR REPLACE VIEW {DATASET}.usage AS {usage_sql(existing, precedence)}",
         f"CREATE OR REPLACE VIEW {DATASET}.usage_overlaps AS "
         f"{usage_sql(existing, precedence, keep=False)}",
+        *allocation,  # (after `spend`, which the overlapping view reads)
     ]
 
 

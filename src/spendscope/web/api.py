@@ -19,12 +19,14 @@ from ..errors import ConfigError
 from ..reporting import activity, catalog, queries
 from ..reporting.freshness import freshness as data_freshness
 from ..reporting.overview import overview as overview_figures
+from ..reporting.sql import allocation_dimensions
 from ..validation import parse_date
 from .deps import State, Store, Today, WarehouseDep
 from .errors import (
     ERROR_RESPONSES,
 )
 from .models import (
+    DAY,
     JSON,
     ClaudeCodeOut,
     DimensionValuesOut,
@@ -63,15 +65,6 @@ def _scope(
     return catalog.Scope(start, end, catalog.parse_filters(filters or []))
 
 
-def _date_format(schema: dict[str, Any]) -> None:
-    for option in schema.get("anyOf", [schema]):
-        if option.get("type") == "string":
-            option["format"] = "date"
-
-
-# Days are text parsed by validation.parse_date (a malformed or out-of-range day is a 400 naming
-# the accepted range); the OpenAPI schema documents them as `format: date` strings.
-DAY = _date_format
 Since = Annotated[
     str | None,
     Query(
@@ -102,13 +95,16 @@ Connection = Annotated[str | None, Query(description="Only this connection.")]
     response_model=MetaOut,
     summary="Dimensions, metrics, connections and settings the pages need",
 )
-def meta(state: State, store: Store, today: Today) -> dict[str, Any]:
+def meta(state: State, store: Store, today: Today, warehouse: WarehouseDep) -> dict[str, Any]:
     from .. import __version__
 
+    dims = [*catalog.DIMENSIONS.values(), *allocation_dimensions(warehouse).values()]
     return {
         "version": __version__,
         "today": today.isoformat(),
-        "dimensions": [{"name": d.name, "label": d.label} for d in catalog.DIMENSIONS.values()],
+        "dimensions": [
+            {"name": d.name, "label": d.label, "allocation": d.allocation} for d in dims
+        ],
         "metrics": [
             {"name": m.name, "label": m.label, "unit": m.unit} for m in catalog.METRICS.values()
         ],

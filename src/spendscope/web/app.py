@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 PAGES = {
     "/": ("overview", "Overview"),
     "/explorer": ("explorer", "Explorer"),
+    "/allocation": ("allocation", "Allocation"),
     "/connections": ("connections", "Connections"),
     "/claude-code": ("claude_code", "Claude Code"),
     "/engagement": ("engagement", "Engagement"),
@@ -122,7 +123,7 @@ def create_app(
     dashboard answers to, with `settings.allowed_hosts`."""
     from ..sync.service import SyncService
     from ..warehouse.connection import Warehouse
-    from . import api, api_connections
+    from . import api, api_allocation, api_connections
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
     from .models import JSON
@@ -240,6 +241,7 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(api_connections.router)
+    app.include_router(api_allocation.router)
     add_docs_routes(app, not_found)
 
     def page(html: str) -> Callable[[], Response]:

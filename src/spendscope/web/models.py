@@ -31,6 +31,17 @@ Value = Annotated[
     Field(description="Exact dollar text for a `usd` metric, an integer for a `count` metric."),
 ]
 Share = Annotated[float, Field(description="A fraction of the total (0 to 1).")]
+
+
+def _date_format(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string":
+            option["format"] = "date"
+
+
+# Days sent as text are parsed by validation.parse_date (a malformed or out-of-range day is a 400
+# naming the accepted range); the OpenAPI schema documents them as `format: date` strings.
+DAY = _date_format
 Rate = Annotated[float | None, Field(description="accepted ÷ (accepted + rejected); null if none.")]
 
 
@@ -46,6 +57,10 @@ class Out(BaseModel):
 class DimensionOut(Out):
     name: str = Field(description="The name to pass as `group_by`, `by` or in a filter.")
     label: str = Field(description="The name people read.")
+    allocation: bool = Field(
+        description="An allocation dimension (team, cost_center, …): cost metrics only, one "
+        "per question."
+    )
 
 
 class MetricOut(Out):
@@ -67,7 +82,10 @@ class SyncScheduleOut(Out):
 class MetaOut(Out):
     version: str = Field(description="spendscope's version.")
     today: date = Field(description="The server's current day (UTC).")
-    dimensions: list[DimensionOut] = Field(description="Every dimension, in display order.")
+    dimensions: list[DimensionOut] = Field(
+        description="Every dimension, in display order: the built-in ones, then the "
+        "allocation dimensions."
+    )
     metrics: list[MetricOut] = Field(description="Every metric, in display order.")
     granularities: list[str] = Field(description="The time buckets: day, week, month.")
     connections: list[ConnectionRef] = Field(description="The active connections.")

@@ -14,6 +14,7 @@ import { api, getMeta, showPageError } from "./js/api.js";
 import { watchDateInputs } from "./js/controls.js";
 import { $, el } from "./js/dom.js";
 import { fmtCount, fmtDate, fmtInt, fmtMoney, fmtPct, roundDecimal, sumDecimals } from "./js/format.js";
+import { pageAllocation } from "./js/pages/allocation.js";
 import { pageClaudeCode } from "./js/pages/claude_code.js";
 import { pageConnections } from "./js/pages/connections.js";
 import { pageEngagement } from "./js/pages/engagement.js";
@@ -24,6 +25,7 @@ import { pageOverview } from "./js/pages/overview.js";
 const PAGES = {
   overview: pageOverview,
   explorer: pageExplorer,
+  allocation: pageAllocation,
   connections: pageConnections,
   claude_code: pageClaudeCode,
   "claude-code": pageClaudeCode,

@@ -432,6 +432,16 @@ function rangePreset(name, today) {
   }
 }
 
+/** The dimensions as options: the built-in ones, then the allocation dimensions (team, …) in a
+ *  group of their own. */
+function dimensionOptions(meta) {
+  const option = (d) => el("option", { value: d.name }, d.label);
+  const allocated = meta.dimensions.filter((d) => d.allocation);
+  const options = meta.dimensions.filter((d) => !d.allocation).map(option);
+  if (allocated.length) options.push(el("optgroup", { label: "Allocation" }, allocated.map(option)));
+  return options;
+}
+
 export async function pageExplorer() {
   setReady(false);
   let meta;
@@ -443,10 +453,10 @@ export async function pageExplorer() {
   }
   explorer.meta = meta;
   $("#metric").replaceChildren(...meta.metrics.map((m) => el("option", { value: m.name }, m.label)));
-  $("#group-by").replaceChildren(el("option", { value: "" }, "None (total)"), ...meta.dimensions.map((d) => el("option", { value: d.name }, d.label)));
+  $("#group-by").replaceChildren(el("option", { value: "" }, "None (total)"), ...dimensionOptions(meta));
   $("#granularity").replaceChildren(...meta.granularities.map((g) => el("option", { value: g }, g[0].toUpperCase() + g.slice(1))));
   $("#limit").replaceChildren(...["5", "10", "15", "20", "30", "50"].map((n) => el("option", { value: n }, `Top ${n}`)));
-  $("#filter-dim").replaceChildren(...meta.dimensions.map((d) => el("option", { value: d.name }, d.label)));
+  $("#filter-dim").replaceChildren(...dimensionOptions(meta));
 
   const onChange = () => {
     const st = explorerStateFromControls();

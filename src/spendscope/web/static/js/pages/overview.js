@@ -1,7 +1,7 @@
 /* Overview (/): month to date against last month, the forecast, the 60-day trend, the top
  * workspaces, API keys, users and models, the biggest movers and the freshness banner. */
 
-import { api, clearPageError, dimensionLabel, getMeta, showPageError } from "../api.js";
+import { api, clearPageError, dimensionLabel, getMeta, renderError, showPageError } from "../api.js";
 import {
   ACCENT,
   baseLayout,
@@ -38,6 +38,7 @@ export async function pageOverview() {
     await renderTrend(ov);
     for (const dim of ["workspace", "api_key", "user", "model"]) renderTop(dim, (ov.top || {})[dim] || [], ov);
     renderMovers(ov.movers || [], meta);
+    await renderAllocationTops(meta, ov);
     $("#page-sub").textContent = `${fmtMonth(ov.month_to_date.since, true)}, as of ${fmtDate(ov.as_of)}`;
     setReady(true);
   } catch (err) {
@@ -166,11 +167,38 @@ async function renderTrend(ov) {
   await drawChart(box, traces, layout);
 }
 
+/** "Top teams" (and so on) for each allocation dimension: month to date, from /explore. */
+async function renderAllocationTops(meta, ov) {
+  const dims = (meta.dimensions || []).filter((d) => d.allocation);
+  const mtd = ov.month_to_date || {};
+  const results = await Promise.allSettled(
+    dims.map((d) => api("/api/v1/explore", { params: { metric: "cost", group_by: d.name, granularity: "month", since: mtd.since, until: mtd.until, limit: "5" } })),
+  );
+  const grid = $("#overview-tops");
+  for (const old of grid.querySelectorAll(".top-allocation")) old.remove();
+  dims.forEach((d, i) => {
+    const name = d.label.toLowerCase();
+    const head = el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", { class: "num" }, "Cost"), el("th", {}, "Share of MTD")));
+    const table = el("table", { class: "data compact", id: `top-${d.name}`, dataset: { dimension: d.name } }, head, el("tbody"));
+    const panel = el("section", { class: "panel top-allocation" }, el("h2", {}, `Top ${name.endsWith("s") ? name : name + "s"}`), el("div", { class: "table-wrap" }, table));
+    grid.append(panel);
+    if (results[i].status === "rejected") {
+      // the rest of the overview stands on its own: the error stays in this panel
+      const box = el("div", { class: "message error" });
+      renderError(box, results[i].reason);
+      panel.replaceChildren(panel.firstChild, box);
+      return;
+    }
+    const groups = (results[i].value.groups || []).filter((g) => g.key !== "__other__");
+    renderTop(d.name, groups.map((g) => ({ key: g.key, label: g.label, cost: g.total, share: g.share })), ov);
+  });
+}
+
 function renderTop(dim, rows, ov) {
   const table = $(`#top-${dim}`);
   if (!table) return;
   const mtd = ov.month_to_date || {};
-  const drill = TOP_DRILL[dim];
+  const drill = TOP_DRILL[dim] || "model";
   setTableBody(
     table,
     rows.map((r) => {
