@@ -398,3 +398,38 @@ def test_a_mapping_in_a_closed_month_needs_backfill(allocated: Settings, tmp_pat
         ) == [(0,)]
     finally:
         wh.close()
+
+
+def test_reallocate_is_logged_and_versions_only_move_forward(
+    allocated: Settings, tmp_path: Path
+) -> None:
+    home = copy_home(allocated, tmp_path / "home").home
+    before = _allocation_rows(home)
+    done = cli(home, "allocation", "reallocate", "--backfill-from", "2026-10-15")
+    assert done.exit_code == 0, done.output
+    assert "re-allocated every day from 2026-10-15" in done.output
+    assert _allocation_rows(home) == before  # nothing in force changed: the same allocation
+    wh = Warehouse(_settings(home))
+    try:
+        log = wh.read(
+            "SELECT action, affects_from, backfill_from FROM spendscope.allocation_log "
+            "WHERE action = 'reallocate'"
+        )
+        assert log == [("reallocate", date(2026, 10, 15), date(2026, 10, 15))]
+        with pytest.raises(InvalidInput, match="cannot start earlier"):
+            install_rules(
+                wh,
+                RULES,
+                source="old.toml",
+                effective=date(2026, 9, 1),
+                today=TODAY,
+                backfill_from=date(2026, 9, 1),
+            )
+    finally:
+        wh.close()
+    shown = cli(home, "allocation", "rules", "show", "--as-of", "2026-10-02")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("# version 1, effective 2026-10-01")
+    none = cli(home, "allocation", "rules", "show", "--as-of", "2026-09-30")
+    assert none.exit_code != 0
+    assert "No rules version is in force on 2026-09-30" in none.output

@@ -237,3 +237,53 @@ def test_several_groups_resolve_by_priority_or_split() -> None:
 def test_the_default_says_why(profile: Profile, reason: str) -> None:
     config = _config("[dimensions.team]\n", "user,bo@acme.example,team,people,2026-01-01,\n")
     assert _team(profile, config) == [("Unallocated", 1, "default", reason)]
+
+
+def test_a_declared_order_and_group_mappings_by_priority() -> None:
+    rules = '[dimensions.team]\norder = ["workspace", "api_key", "rbac_group"]\nrbac = "priority"\n'
+    rules += 'rbac_priority = ["Search"]\n'
+    mappings = (
+        "workspace,Research,team,research,2026-01-01,\n"
+        "api_key,apikey_1,team,keyed,2026-01-01,\n"
+        "rbac_group,Payments,team,payments,2026-01-01,\n"
+        "rbac_group,g2,team,search,2026-01-01,\n"
+    )
+    config = _config(rules, mappings)
+    both = Profile("c", api_key="apikey_1", workspace="w1", workspace_name="Research")
+    assert _team(both, config) == [("research", 1, "mapping", None)]  # workspace first here
+    groups = (("g1", "Payments"), ("g2", "Search"))
+    member = Profile("c", user="u1", rbac_groups=groups)
+    assert _team(member, config) == [("search", 1, "mapping", None)]
+    split = _config(rules.replace('rbac = "priority"', 'rbac = "split"'), mappings)
+    assert _team(member, split) == [
+        ("payments", 1, "mapping", "even"),
+        ("search", 1, "mapping", "even"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "profile", "expected"),
+    [
+        ('inherit = "workspace_name"', Profile("c", workspace_name="Research"), "Research"),
+        ('inherit = "api_key_name"', Profile("c", api_key="k", api_key_name="ci"), "ci"),
+        ('inherit = "user_email_domain"', Profile("c", user_email="a@x.example"), "x.example"),
+        ('inherit = "connection"', Profile("acme"), "acme"),
+        ('inherit = "model"', Profile("c", model="claude-opus-5"), "claude-opus-5"),
+        # An empty capture, or a missing source, falls through to the default.
+        (
+            'when = { api_key_name = { regex = "^team-([a-z]*)" } }\nvalue = "{1}"',
+            Profile("c", api_key="k", api_key_name="team-"),
+            "Unallocated",
+        ),
+        ('inherit = "workspace_name"', Profile("c", api_key="k"), "Unallocated"),
+        (
+            'when = { product = { in = ["chat", "cowork"] } }\nvalue = "apps"',
+            Profile("c", product="Chat"),
+            "apps",
+        ),
+        ('when = { model = { equals = "x" } }\nvalue = "y"', Profile("c", model="X"), "y"),
+    ],
+)
+def test_inherit_and_empty_values(rule: str, profile: Profile, expected: str) -> None:
+    config = _config(f"[[dimensions.team.rules]]\n{rule}\n")
+    assert [p[0] for p in _team(profile, config)] == [expected]

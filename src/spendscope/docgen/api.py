@@ -153,7 +153,7 @@ envelope above.
 
 ## Pages (HTML; their data comes from the endpoints above)
 
-/ (Overview), /explorer, /connections, /claude-code, /engagement, /login, /api/docs; `POST /logout`
+/ (Overview), /explorer, /allocation, /connections, /claude-code, /engagement, /login, /api/docs; `POST /logout`
 signs out. Static files: /static/app.js and its modules under /static/js/, /static/app.css,
 /static/vendor/plotly.min.js (from the plotly Python package, no CDN),
 /static/vendor/swagger-ui/… (from swagger-ui-bundle).
