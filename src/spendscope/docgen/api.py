@@ -153,9 +153,10 @@ envelope above.
 
 ## Pages (HTML; their data comes from the endpoints above)
 
-/ (Overview), /explorer, /allocation, /connections, /claude-code, /engagement, /login, /api/docs; `POST /logout`
-signs out. Static files: /static/app.js and its modules under /static/js/, /static/app.css,
-/static/vendor/plotly.min.js (from the plotly Python package, no CDN),
+/ (Overview), /explorer, /allocation, /connections, /claude-code, /engagement, /login,
+/api/docs; `POST /logout` signs out. Static files: /static/app.js and its modules under
+/static/js/, /static/app.css, /static/vendor/plotly.min.js (from the plotly Python package, no
+CDN),
 /static/vendor/swagger-ui/… (from swagger-ui-bundle).
 """
 
