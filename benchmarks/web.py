@@ -139,10 +139,12 @@ def _register(settings: Any) -> None:
             )
 
 
-def measure(base: str, runs: int) -> list[dict[str, Any]]:
+def measure(
+    base: str, runs: int, cases: list[tuple[str, str, dict[str, Any]]] | None = None
+) -> list[dict[str, Any]]:
     out = []
     with httpx.Client(base_url=base, timeout=120) as http:
-        for what, path, params in calls(TODAY):
+        for what, path, params in calls(TODAY) if cases is None else cases:
             server_ms: list[float] = []
             wall_ms: list[float] = []
             size = 0

@@ -44,7 +44,7 @@ def coverage(
     rows = warehouse.read(
         f"""SELECT strftime(day, '%Y-%m') AS month, dimension,
             CASE WHEN method = 'default' THEN reason END AS reason, sum(billed_nc)
-        FROM {DATASET}.allocation_rows WHERE {where}
+        FROM {DATASET}.mart_allocation WHERE {where}
         GROUP BY ALL ORDER BY 1, 2, 3 NULLS FIRST""",
         *params,
     )

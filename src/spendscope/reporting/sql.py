@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..allocation.engine import MART_ALLOCATION
 from ..privacy import PATTERN as PSEUDONYM
 from ..privacy import Pseudonymizer, pseudonymizer
 from ..warehouse.connection import Warehouse
@@ -90,6 +91,12 @@ def dimensions_needed(
     return dims
 
 
+# Dimensions `mart_allocation` carries beside the allocation dimension's value.
+_BY_CONNECTION = frozenset({"connection", "billing_account", "provider"})
+_PROVIDER = """CASE connection_kind WHEN 'console' THEN 'Anthropic (Console)'
+    ELSE 'Anthropic (Enterprise)' END"""
+
+
 def _by_token_type(m: Metric, dims: Iterable[Dimension]) -> bool:
     return m.mart == MART_USAGE and any(d.name == "token_type" for d in dims)
 
@@ -100,6 +107,11 @@ def source_relation(m: Metric, dims: Iterable[Dimension], scope: Scope | None = 
     allocated = next((d for d in dims if d.allocation), None)
     if allocated is not None:
         # (the name is a checked identifier: [a-z][a-z0-9_]*)
+        if all(d.allocation or d.name in _BY_CONNECTION for d in dims):
+            # By the dimension (and the connection) alone: its daily sums, not millions of rows.
+            return f"""(SELECT *, {_PROVIDER} AS provider, TRUE AS canon, TRUE AS alt,
+                TRUE AS alt_console, TRUE AS alt_enterprise FROM {DATASET}.{MART_ALLOCATION}
+                WHERE dimension = '{allocated.name}')"""
         return f"""(SELECT *, TRUE AS canon, TRUE AS alt, TRUE AS alt_console,
             TRUE AS alt_enterprise FROM {DATASET}.allocation_rows
             WHERE dimension = '{allocated.name}')"""
