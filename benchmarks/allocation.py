@@ -35,11 +35,11 @@ from typing import Any
 from benchmarks.bigwarehouse import CONSOLE, ENTERPRISE, TEAMS, build
 from benchmarks.markdown import write_section
 from benchmarks.web import LIMIT_MS, NOW, TODAY, _register, measure
-from spendscope.allocation.engine import MART_ALLOCATION
 from spendscope.allocation.model import parse_mappings_csv
 from spendscope.allocation.store import import_mappings, install_rules
 from spendscope.config import load_settings
 from spendscope.refresh import refresh_allocation
+from spendscope.warehouse.allocation_tables import MART_ALLOCATION
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.marts import SOURCE_TABLES, refresh_marts
 from spendscope.warehouse.schema import DATASET

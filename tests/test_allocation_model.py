@@ -10,6 +10,7 @@ import pytest
 
 from spendscope.allocation.model import (
     RESERVED,
+    parse_import,
     parse_mappings_csv,
     parse_scim_groups,
 )
@@ -105,6 +106,37 @@ def test_a_member_of_several_scim_groups_needs_a_priority() -> None:
         parse_scim_groups(text, "g.json", "team", date(2026, 11, 1))
     rows, _ = parse_scim_groups(text, "g.json", "team", date(2026, 11, 1), ["search"])
     assert [m.value for m in rows] == ["Search"]
+
+
+@pytest.mark.parametrize("dimension", [None, "", "  "])
+def test_a_scim_import_needs_a_dimension(dimension: str | None) -> None:
+    text = scim(("Payments", [{"display": "ana@acme.example"}]))
+    with pytest.raises(InvalidInput) as err:
+        parse_import("scim", text, "g.json", dimension=dimension, valid_from=date(2026, 11, 1))
+    assert err.value.message == "A SCIM import needs a dimension (e.g. --dimension team)."
+
+
+def test_an_import_parses_csv_or_scim_with_its_priority() -> None:
+    text = scim(
+        ("Payments", [{"display": "ana@acme.example"}, {"display": "bo@acme.example"}]),
+        ("Search", [{"display": "Ana@acme.example"}, {"type": "Group", "value": "g9"}]),
+    )
+    day = date(2026, 11, 1)
+    parsed = parse_import(
+        "scim", text, "g.json", dimension=" team ", valid_from=day, priority=[" Search ", ""]
+    )
+    assert (parsed.skipped, parsed.replace_source) == (1, "scim g.json")
+    assert [(m.subject, m.dimension, m.value, m.valid_from, m.source) for m in parsed.mappings] == [
+        ("ana@acme.example", "team", "Search", day, "scim g.json group Search"),
+        ("bo@acme.example", "team", "Payments", day, "scim g.json group Payments"),
+    ]
+    first = parse_import(
+        "scim", text, "g.json", dimension="team", valid_from=day, priority=["payments"]
+    )
+    assert [m.value for m in first.mappings] == ["Payments", "Payments"]
+    csv = parse_import("csv", HEADER + "user,x,team,a,2026-01-01,\n", "t.csv", valid_from=day)
+    assert (csv.skipped, csv.replace_source) == (0, None)
+    assert [(m.subject, m.valid_from) for m in csv.mappings] == [("x", date(2026, 1, 1))]
 
 
 @pytest.mark.parametrize(
@@ -209,11 +241,13 @@ def test_mappings_win_in_order_then_rules_then_the_default() -> None:
     ws = Profile("c", api_key="apikey_2", workspace_name="research")
     assert _team(ws, config) == [("research", 1, "mapping", None)]
     contractor = Profile("c", user="u1", user_email="x@Contractor.example")
-    assert (
-        _team(contractor, config) == [("Unallocated", 1, "default", "email_not_in_identity_import")]
-        or True
-    )
+    # no mapping for the contractor: the rules decide, identity import or not
+    assert _team(contractor, config) == [("contractors", 1, "rule", None)]
     assert _team(contractor, _config(RULES)) == [("contractors", 1, "rule", None)]
+    stranger = Profile("c", user="u2", user_email="x@elsewhere.example")
+    assert _team(stranger, config) == [
+        ("Unallocated", 1, "default", "email_not_in_identity_import")
+    ]
 
 
 def test_several_groups_resolve_by_priority_or_split() -> None:
@@ -287,3 +321,42 @@ def test_a_declared_order_and_group_mappings_by_priority() -> None:
 def test_inherit_and_empty_values(rule: str, profile: Profile, expected: str) -> None:
     config = _config(f"[[dimensions.team.rules]]\n{rule}\n")
     assert [p[0] for p in _team(profile, config)] == [expected]
+
+
+GROUP_RULES = """
+[[dimensions.team.rules]]
+id = "security"
+when = { rbac_group = { equals = "security" } }
+value = "sec"
+
+[[dimensions.team.rules]]
+id = "by-id"
+when = { rbac_group = { in = ["g7"] } }
+value = "seven"
+
+[[dimensions.team.rules]]
+id = "eng"
+when = { rbac_group = { regex = "^(Platform|Data) Eng" } }
+value = "engineering"
+"""
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ((("g1", "Security"),), ("sec", "security")),  # by name, case ignored
+        ((("g7", "Legal"), ("g1", "Security")), ("sec", "security")),  # any group; first rule
+        ((("g7", "Legal"),), ("seven", "by-id")),  # by id
+        ((("g2", "Platform Eng"),), ("engineering", "eng")),
+        ((("g2", "platform eng"),), ("Unallocated", None)),  # a regex minds case
+        ((("g3", "Design"),), ("Unallocated", None)),
+        ((), ("Unallocated", None)),  # in no group that day
+    ],
+)
+def test_the_rbac_group_condition_tests_every_group_of_the_user(
+    groups: tuple[tuple[str, str], ...], expected: tuple[str, str | None]
+) -> None:
+    config = _config(GROUP_RULES)
+    user = Profile("c", user="u1", user_email="a@acme.example", rbac_groups=groups)
+    parts = resolve(user, dimension_rules(config.rules, "team"), config)
+    assert [(p.value, p.rule_id) for p in parts] == [expected]

@@ -230,7 +230,7 @@ def test_errors_from_the_server_read_like_local_ones(home: Path) -> None:
     with Serve(home):
         served = [run(home, *args) for args in bad]
     for (code, out, err), (code2, out2, err2) in zip(local, served, strict=True):
-        assert code == code2 == 1
+        assert code == code2 == 2
         assert err.startswith("error: ")
         assert (out, err) == (out2, err2)
 

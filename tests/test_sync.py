@@ -532,7 +532,7 @@ def test_cli_connect_sync_status_report(
         assert secret not in listed.stdout + r.stdout
         assert secret.encode() not in (tmp_path / "connections.json").read_bytes()
     r = _cli(tmp_path, "report", "--by", "nonsense")
-    assert r.returncode == 1
+    assert r.returncode == 2  # a refused input
     assert "unknown dimension" in r.stderr.lower()
     r = _cli(tmp_path, "sync", "--since", "2026-13-01")
     assert r.returncode != 0

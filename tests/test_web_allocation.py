@@ -240,7 +240,10 @@ def test_a_bad_csv_is_a_400_naming_the_line_and_changes_nothing(board: Board) ->
     # a header that is not the mappings header, SCIM without a dimension, a bad backfill day
     for body, said in [
         ({"name": "x.csv", "text": "a,b\n1,2\n"}, "x.csv line 1: the header must be"),
-        ({"format": "scim", "name": "g.json", "text": "[]"}, "needs a dimension"),
+        (
+            {"format": "scim", "name": "g.json", "text": "[]", "dimension": " "},
+            "A SCIM import needs a dimension (e.g. --dimension team).",
+        ),
         (
             {"name": "t.csv", "text": MAPPINGS, "backfill_from": "2026-10-32"},
             "backfill_from '2026-10-32' is not a date",
@@ -342,7 +345,9 @@ READS = [
     ("allocation", "mappings", "--as-of", "2026-11-20", "--dimension", "team", "--json"),
     ("allocation", "explain", "api_key", "team-payments-prod", "--date", "2026-11-20"),
     ("allocation", "rules", "show"),
+    ("allocation", "rules", "show", "--json"),
 ]
+SCIM_WITHOUT_DIMENSION = "error: A SCIM import needs a dimension (e.g. --dimension team).\n"
 
 
 def reads(home: Path) -> dict[tuple[str, ...], str]:
@@ -362,26 +367,31 @@ def test_allocation_commands_go_through_a_running_serve(synced: Settings, tmp_pa
     (tmp_path / "rules.toml").write_text(RULES)
     (tmp_path / "teams.csv").write_text(MAPPINGS)
     (tmp_path / "bad.csv").write_text(BAD_CSV)
+    groups = tmp_path / "groups.json"
+    groups.write_text(json.dumps([{"displayName": "Search", "members": [{"display": "a@x.io"}]}]))
+    scim = ("allocation", "import", "--format", "scim", str(groups))
     with Serve(home):
         rules = str(tmp_path / "rules.toml")
         backfill = ("--backfill-from", "2026-10-01")
         code, out, err = run(home, "allocation", "rules", "set", rules, "--effective", "2026-10-01")
-        assert code == 1  # October is closed
+        assert code == 2  # October is closed (a refused input: exit 2, as without serve)
         assert "closed month" in err
+        closed_during = (code, out, err)
         code, out, err = run(
             home, "allocation", "rules", "set", rules, "--effective", "2026-10-01", *backfill
         )
         assert code == 0, err
         assert out == "installed rules version 1 (cost_center, team), effective 2026-10-01\n"
-        code, out, err = run(home, "allocation", "import", str(tmp_path / "bad.csv"))
-        assert code == 1
-        assert "bad.csv line 3" in err
+        bad_during = run(home, "allocation", "import", str(tmp_path / "bad.csv"))
+        assert bad_during[0] == 2
+        assert "bad.csv line 3" in bad_during[2]
         code, out, err = run(home, "allocation", "import", str(tmp_path / "teams.csv"))
-        assert code == 1  # October is closed
+        assert code == 2  # October is closed
         assert "closed month" in err
         code, out, err = run(home, "allocation", "import", str(tmp_path / "teams.csv"), *backfill)
         assert (code, out) == (0, "imported 2 mappings from teams.csv (change 2)\n"), err
         during = reads(home)
+        refused_during = run(home, *scim)
         months = json.loads(during[("allocation", "coverage", "--json")])
         assert {m["dimension"] for m in months} == {"team", "cost_center"}
         assert "research" in during[("allocation", "mappings")]
@@ -389,3 +399,14 @@ def test_allocation_commands_go_through_a_running_serve(synced: Settings, tmp_pa
     after = reads(home)  # the warehouse read directly once `serve` has stopped
     for args, text in during.items():
         assert after[args] == text, args
+    # times in JSON as the rest of the CLI writes them, whichever way they were read
+    installed = json.loads(after[("allocation", "rules", "show", "--json")])["installed_at"]
+    assert installed.endswith("+00:00"), installed
+    assert datetime.fromisoformat(installed).tzinfo is not None
+    # a SCIM import without --dimension: the same one line (and exit code) either way
+    assert refused_during == run(home, *scim) == (2, "", SCIM_WITHOUT_DIMENSION)
+    # refused inputs: the same line and exit code with and without serve
+    assert run(home, "allocation", "import", str(tmp_path / "bad.csv")) == bad_during
+    again = run(home, "allocation", "rules", "set", rules, "--effective", "2026-09-01")
+    assert again[0] == closed_during[0] == 2
+    assert "closed month" in again[2]

@@ -1,6 +1,6 @@
 """The one refresh step: what is derived from the loaded rows, brought up to date in order —
 the double-booking table (`overlaps`), then the views, then the marts, then the allocation
-(RBAC membership history and `allocation_rows`).
+(RBAC membership history, `allocation_rows` and `mart_allocation`).
 
 Sync, delete, allocation changes and start-up all call it; no other code rebuilds derived
 tables.
@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from .allocation.engine import allocate_in
+from .allocation.mart import mart_is_behind
 from .allocation.membership import update_membership
 from .allocation.store import load_config
 from .warehouse.connection import Warehouse
@@ -40,9 +41,11 @@ def _earliest(*days: date | None) -> date | None:
 
 
 def refresh_allocation(warehouse: Warehouse, *, full: bool = False) -> str:
-    """Bring the membership history and `allocation_rows` up to date in one transaction: the
-    days rows were loaded or removed for since the last refresh, and those a configuration
-    change affects (all of them the first time, or with `full`). Returns what was done."""
+    """Bring the membership history, `allocation_rows` and `mart_allocation` up to date in one
+    transaction: the days rows were loaded or removed for since the last refresh, and those a
+    configuration change affects — all of them the first time, with `full`, or when the mart
+    does not sum the rows (a warehouse allocated before the mart existed: opening it created
+    the mart empty). Returns what was done."""
     started = datetime.now(UTC)
     existing = warehouse.existing_tables()
     if "allocation_rows" not in existing:
@@ -59,7 +62,7 @@ def refresh_allocation(warehouse: Warehouse, *, full: bool = False) -> str:
                 allocate_in(cur, config, existing, warehouse.settings.overlap_precedence, None)
                 _write_state(cur, started, config.dimensions)
             return "none configured"
-        if full or state is None:
+        if full or state is None or mart_is_behind(cur):
             since: date | None = None
         else:
             changes = cur.execute(
@@ -89,8 +92,8 @@ def refresh(
     """Overlaps → views → marts → allocation.
 
     Without `change`: the overlaps in one transaction (skipped with `overlaps=False`), the views,
-    the marts incrementally (`full` rebuilds them), then the allocation, each followed by a
-    checkpoint.
+    the marts incrementally (`full` rebuilds them), then the allocation (in full whenever the
+    marts were rebuilt in full), each followed by a checkpoint.
 
     With `change` (a function of a cursor that changes rows, e.g. a delete): the change, the
     overlaps, the views, a full rebuild of the marts and of the allocation in ONE transaction, so
@@ -100,8 +103,10 @@ def refresh(
         if overlaps:
             refresh_overlaps(warehouse)
         create_views(warehouse)
-        refresh_marts(warehouse, full=full)
-        refresh_allocation(warehouse, full=full)
+        marts = refresh_marts(warehouse, full=full)
+        # Marts rebuilt in full (an upgrade changed them, or the overlap precedence changed):
+        # what `spend` holds may have changed on any day, so every day is allocated again.
+        refresh_allocation(warehouse, full=full or marts == "full")
         return None
     config = load_config(warehouse)
     started = datetime.now(UTC)

@@ -211,6 +211,44 @@ def parse_mappings_csv(text: str, name: str) -> list[Mapping]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedImport:
+    """The mappings of one file to import, checked."""
+
+    mappings: list[Mapping]
+    skipped: int  # SCIM: nested-group members skipped
+    replace_source: str | None  # SCIM: the source prefix of the earlier export this one replaces
+
+
+def scim_dimension(dimension: str | None) -> str:
+    """The dimension a SCIM import's group names go to: required, and a valid name."""
+    name = (dimension or "").strip()
+    if not name:
+        raise InvalidInput("A SCIM import needs a dimension (e.g. --dimension team).")
+    return check_dimension_name(name)
+
+
+def parse_import(
+    kind: str,
+    text: str,
+    name: str,
+    *,
+    dimension: str | None = None,
+    valid_from: date,
+    priority: Sequence[str] = (),
+) -> ParsedImport:
+    """A file to import, checked in full: `csv` (mapping rows) or `scim` (a Groups export whose
+    group names go to `dimension` from `valid_from`, a member of several groups taking the
+    first of `priority`). Nothing is stored."""
+    if kind == "scim":
+        groups = [g.strip() for g in priority if g.strip()]
+        mappings, skipped = parse_scim_groups(
+            text, name, scim_dimension(dimension), valid_from, groups
+        )
+        return ParsedImport(mappings, skipped, f"scim {name}")
+    return ParsedImport(parse_mappings_csv(text, name), 0, None)
+
+
 def parse_scim_groups(
     text: str, name: str, dimension: str, valid_from: date, priority: Sequence[str] = ()
 ) -> tuple[list[Mapping], int]:

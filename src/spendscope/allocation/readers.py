@@ -5,12 +5,14 @@ force on a day. The CLI, the REST API and the dashboard call these and nothing e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from ..errors import InvalidInput
 from ..money import exact_units
+from ..warehouse.allocation_tables import MART_ALLOCATION
 from ..warehouse.connection import Warehouse
 from ..warehouse.schema import DATASET
 from .model import SUBJECT_TYPES, normalize
@@ -44,7 +46,7 @@ def coverage(
     rows = warehouse.read(
         f"""SELECT strftime(day, '%Y-%m') AS month, dimension,
             CASE WHEN method = 'default' THEN reason END AS reason, sum(billed_nc)
-        FROM {DATASET}.mart_allocation WHERE {where}
+        FROM {DATASET}.{MART_ALLOCATION} WHERE {where}
         GROUP BY ALL ORDER BY 1, 2, 3 NULLS FIRST""",
         *params,
     )
@@ -143,78 +145,90 @@ def _names(warehouse: Warehouse, table: str, conn: str, ident: str | None) -> st
     return rows[0][0] if rows else None
 
 
+def _key_profile(warehouse: Warehouse, day: date, row: tuple[Any, ...]) -> Profile:
+    conn, kid, name, ws = row
+    workspace_name = _names(warehouse, "workspaces", conn, ws)
+    return Profile(
+        conn, api_key=kid, api_key_name=name, workspace=ws, workspace_name=workspace_name
+    )
+
+
+def _user_profile(warehouse: Warehouse, day: date, row: tuple[Any, ...]) -> Profile:
+    conn, uid, email = row
+    return Profile(conn, user=uid, user_email=email, rbac_groups=_groups(warehouse, conn, uid, day))
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """Where a subject type is listed, and the profile of a subject found there or not."""
+
+    table: str
+    columns: tuple[str, ...]  # after connection_label: the id, the name, what `profile` reads
+    profile: Callable[[Warehouse, date, tuple[Any, ...]], Profile]  # (connection, columns…)
+    bare: Callable[[str], Profile]  # a subject no connection lists
+
+    def sql(self) -> str:
+        """The rows whose id or name is the (normalized) subject."""
+        ident, name = self.columns[:2]
+        return (
+            f"SELECT connection_label, {', '.join(self.columns)} FROM {DATASET}.{self.table} "
+            f"WHERE lower({ident}) = ? OR lower({name}) = ?"
+        )
+
+
+_LOOKUPS = {
+    "api_key": _Lookup(
+        "api_keys",
+        ("id", "name", "workspace_id"),
+        _key_profile,
+        lambda s: Profile("", api_key=s, api_key_listed=False),
+    ),
+    "service_account": _Lookup(
+        "service_accounts",
+        ("id", "name"),
+        lambda wh, day, r: Profile(r[0], service_account=r[1], service_account_name=r[2]),
+        lambda s: Profile("", service_account=s),
+    ),
+    "user": _Lookup(
+        "org_users",
+        ("id", "email"),
+        _user_profile,
+        lambda s: Profile("", user_email=s) if "@" in s else Profile("", user=s),
+    ),
+    "rbac_group": _Lookup(
+        "rbac_groups",
+        ("id", "name"),
+        lambda wh, day, r: Profile(r[0], rbac_groups=((r[1], r[2] or r[1]),)),
+        lambda s: Profile("", rbac_groups=((s, s),)),
+    ),
+    "workspace": _Lookup(
+        "workspaces",
+        ("id", "name"),
+        lambda wh, day, r: Profile(r[0], workspace=r[1], workspace_name=r[2]),
+        lambda s: Profile("", workspace=s),
+    ),
+    "connection": _Lookup(
+        "connections",
+        ("connection_label", "connection_label"),
+        lambda wh, day, r: Profile(r[0]),
+        Profile,
+    ),
+}
+
+
 def subjects(warehouse: Warehouse, subject_type: str, subject: str, day: date) -> list[Subject]:
     """Every connection's view of a subject (found in its lists), or a bare subject."""
-    if subject_type not in SUBJECT_TYPES:
+    lookup = _LOOKUPS.get(subject_type)
+    if lookup is None:
         raise InvalidInput(
             f"subject type {subject_type!r} is not one of {', '.join(SUBJECT_TYPES)}."
         )
     key = normalize(subject)
-    out: list[Subject] = []
-    if subject_type == "api_key":
-        for conn, kid, name, ws in warehouse.read(
-            f"SELECT connection_label, id, name, workspace_id FROM {DATASET}.api_keys "
-            "WHERE lower(id) = ? OR lower(name) = ?",
-            key,
-            key,
-        ):
-            profile = Profile(
-                conn,
-                api_key=kid,
-                api_key_name=name,
-                workspace=ws,
-                workspace_name=_names(warehouse, "workspaces", conn, ws),
-            )
-            out.append(Subject(conn, profile, True))
-        bare = Profile("", api_key=subject, api_key_listed=False)
-    elif subject_type == "user":
-        for conn, uid, email in warehouse.read(
-            f"SELECT connection_label, id, email FROM {DATASET}.org_users "
-            "WHERE lower(id) = ? OR lower(email) = ?",
-            key,
-            key,
-        ):
-            groups = _groups(warehouse, conn, uid, day)
-            out.append(
-                Subject(conn, Profile(conn, user=uid, user_email=email, rbac_groups=groups), True)
-            )
-        bare = Profile("", user_email=subject) if "@" in subject else Profile("", user=subject)
-    elif subject_type == "service_account":
-        for conn, sid, name in warehouse.read(
-            f"SELECT connection_label, id, name FROM {DATASET}.service_accounts "
-            "WHERE lower(id) = ? OR lower(name) = ?",
-            key,
-            key,
-        ):
-            profile = Profile(conn, service_account=sid, service_account_name=name)
-            out.append(Subject(conn, profile, True))
-        bare = Profile("", service_account=subject)
-    elif subject_type == "workspace":
-        for conn, wid, name in warehouse.read(
-            f"SELECT connection_label, id, name FROM {DATASET}.workspaces "
-            "WHERE lower(id) = ? OR lower(name) = ?",
-            key,
-            key,
-        ):
-            out.append(Subject(conn, Profile(conn, workspace=wid, workspace_name=name), True))
-        bare = Profile("", workspace=subject)
-    elif subject_type == "rbac_group":
-        for conn, gid, name in warehouse.read(
-            f"SELECT connection_label, id, name FROM {DATASET}.rbac_groups "
-            "WHERE lower(id) = ? OR lower(name) = ?",
-            key,
-            key,
-        ):
-            out.append(Subject(conn, Profile(conn, rbac_groups=((gid, name or gid),)), True))
-        bare = Profile("", rbac_groups=((subject, subject),))
-    else:
-        for (conn,) in warehouse.read(
-            f"SELECT connection_label FROM {DATASET}.connections WHERE lower(connection_label) = ?",
-            key,
-        ):
-            out.append(Subject(conn, Profile(conn), True))
-        bare = Profile(subject)
-    return out or [Subject(None, bare, False)]
+    out = [
+        Subject(row[0], lookup.profile(warehouse, day, row), True)
+        for row in warehouse.read(lookup.sql(), key, key)
+    ]
+    return out or [Subject(None, lookup.bare(subject), False)]
 
 
 def _describe(part: Part, config: Config) -> str:

@@ -92,7 +92,7 @@ def _subjects(p: Profile, subject_type: str) -> list[str]:
 
 
 def _rbac_parts(
-    p: Profile, dim: DimensionRules, config: DayConfig, found: Sequence[tuple[str, Mapping, str]]
+    p: Profile, dim: DimensionRules, found: Sequence[tuple[str, Mapping, str]]
 ) -> list[Part]:
     """Mappings of several groups of one user: the first by priority, or an even split."""
     values = sorted({m.value for _, m, _ in found})
@@ -125,7 +125,7 @@ def _from_mappings(p: Profile, dim: DimensionRules, config: DayConfig) -> list[P
                         found.append((gid, hit[0], hit[1]))
                         break
             if found:
-                return _rbac_parts(p, dim, config, found)
+                return _rbac_parts(p, dim, found)
             continue
         for s in _subjects(p, subject_type):
             hit = config.mappings.get((dim.name, subject_type, normalize(s)))

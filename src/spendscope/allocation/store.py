@@ -178,6 +178,17 @@ class ImportResult:
     closed: int  # rows of an earlier identity import ended (not in the new export)
     affects_from: date | None
 
+    def message(self, name: str, skipped: int = 0) -> str:
+        """What an import of file `name` says it did (`skipped`: nested-group members)."""
+        text = f"imported {self.rows} mappings from {name} (change {self.change_id})"
+        if self.trimmed:
+            text += f"; {self.trimmed} earlier mappings trimmed where the new ones start"
+        if self.closed:
+            text += f"; {self.closed} members no longer listed ended"
+        if skipped:
+            text += f"; {skipped} nested-group members skipped"
+        return text
+
 
 def import_mappings(
     warehouse: Warehouse,

@@ -7,7 +7,7 @@ commands go through its API.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,6 @@ from .reads import serving
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from .remote import RunningServer
 
 
 @click.group()
@@ -50,10 +49,6 @@ def _local(settings: Settings, change: Any) -> Any:
         return result
     finally:
         wh.close()
-
-
-def _post(server: RunningServer, path: str, body: dict[str, Any]) -> Any:
-    return server.post(path, body)
 
 
 @allocation.command("import")
@@ -96,14 +91,16 @@ def allocation_import(
 ) -> None:
     """Import mappings from a CSV file (or a SCIM Groups export): every row checked, and none
     applied if one is bad."""
-    from ..allocation.model import parse_mappings_csv, parse_scim_groups
+    from ..allocation.model import parse_import, scim_dimension
     from ..allocation.store import import_mappings
-    from ..errors import InvalidInput
 
+    if kind == "scim":
+        scim_dimension(dimension)  # the same refusal whether or not `serve` runs
     settings = load_settings(home)
     text = _read_text(file)
     today = now().date()
     name = Path(file).name
+    groups = [p.strip() for p in priority.split(",") if p.strip()]
     with serving(settings) as server:
         if server is not None:
             body = {
@@ -112,41 +109,26 @@ def allocation_import(
                 "text": text,
                 "dimension": dimension,
                 "valid_from": valid_from.isoformat() if valid_from else None,
-                "priority": [p.strip() for p in priority.split(",") if p.strip()],
+                "priority": groups,
                 "backfill_from": backfill_from.isoformat() if backfill_from else None,
             }
-            done = _post(server, "/api/v1/allocation/mappings", body)
-            click.echo(done["message"])
+            click.echo(server.post("/api/v1/allocation/mappings", body)["message"])
             return
-    skipped = 0
-    if kind == "scim":
-        if not dimension:
-            raise InvalidInput("A SCIM import needs --dimension (e.g. --dimension team).")
-        groups = [p.strip() for p in priority.split(",") if p.strip()]
-        mappings, skipped = parse_scim_groups(text, name, dimension, valid_from or today, groups)
-        replace = f"scim {name}"
-    else:
-        mappings = parse_mappings_csv(text, name)
-        replace = None
+    parsed = parse_import(
+        kind, text, name, dimension=dimension, valid_from=valid_from or today, priority=groups
+    )
     result = _local(
         settings,
         lambda wh: import_mappings(
             wh,
-            mappings,
+            parsed.mappings,
             source=name,
             today=today,
             backfill_from=backfill_from,
-            replace_source=replace,
+            replace_source=parsed.replace_source,
         ),
     )
-    message = f"imported {result.rows} mappings from {name} (change {result.change_id})"
-    if result.trimmed:
-        message += f"; {result.trimmed} earlier mappings trimmed where the new ones start"
-    if result.closed:
-        message += f"; {result.closed} members no longer listed ended"
-    if skipped:
-        message += f"; {skipped} nested-group members skipped"
-    click.echo(message)
+    click.echo(result.message(name, parsed.skipped))
 
 
 @allocation.group("rules")
@@ -187,7 +169,7 @@ def rules_set(
                 "effective": when.isoformat(),
                 "backfill_from": backfill_from.isoformat() if backfill_from else None,
             }
-            click.echo(_post(server, "/api/v1/allocation/rules", body)["message"])
+            click.echo(server.post("/api/v1/allocation/rules", body)["message"])
             return
     version = _local(
         settings,
@@ -219,7 +201,10 @@ def rules_show(as_of: date | None, as_json: bool, home: str | None) -> None:
             "Install one: spendscope allocation rules set FILE.toml",
         )
     if as_json:
-        click.echo(json.dumps(current, indent=2))
+        # A time as the CLI's JSON writes times (`+00:00`), also when it comes through `serve`,
+        # whose API writes UTC as `Z`.
+        installed = datetime.fromisoformat(str(current["installed_at"])).astimezone(UTC)
+        click.echo(json.dumps({**current, "installed_at": installed.isoformat()}, indent=2))
         return
     until = current["effective_until"] or "open"
     click.echo(
@@ -355,7 +340,7 @@ def allocation_reallocate(backfill_from: date, home: str | None) -> None:
     with serving(settings) as server:
         if server is not None:
             body = {"backfill_from": backfill_from.isoformat()}
-            click.echo(_post(server, "/api/v1/allocation/reallocate", body)["message"])
+            click.echo(server.post("/api/v1/allocation/reallocate", body)["message"])
             return
     change = _local(settings, lambda wh: reallocate(wh, backfill_from, today))
     click.echo(f"re-allocated every day from {backfill_from} (change {change})")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import ConfigError, NotFoundLocally, SpendscopeError, WarehouseError
+from ..errors import ConfigError, InvalidInput, NotFoundLocally, SpendscopeError, WarehouseError
 
 if TYPE_CHECKING:
     import httpx
@@ -235,7 +235,9 @@ def _error(r: httpx.Response, info: ServerInfo) -> SpendscopeError:
         message = f"spendscope serve at {info.url} answered HTTP {r.status_code}."
     if r.status_code == 404:
         return NotFoundLocally(message, hint)
-    if r.status_code in (400, 409, 422):
+    if r.status_code in (400, 422):  # the request's input: exit 2, as locally
+        return InvalidInput(message, hint)
+    if r.status_code == 409:
         return ConfigError(message, hint)
     return WarehouseError(message, hint)
 

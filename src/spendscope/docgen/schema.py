@@ -22,7 +22,11 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
             "Console workspace (null: default workspace on legacy rows, or not in this grain).",
         ),
         ("api_key_id", "VARCHAR", "Console API key."),
-        ("user_id", "VARCHAR", "Enterprise user (user_…)."),
+        (
+            "user_id",
+            "VARCHAR",
+            "Enterprise user (user_…); on legacy Console rows, the user account.",
+        ),
         ("user_email", "VARCHAR", "Enterprise user's e-mail."),
         (
             "product",
@@ -52,15 +56,25 @@ VIEW_DOCS: dict[str, list[tuple[str, str, str]]] = {
             "DECIMAL(38,11)",
             "List-price cost in USD (null where the endpoint has none).",
         ),
-        ("is_estimate", "BOOLEAN", "The amount is an estimate (never, for these sources)."),
+        (
+            "is_estimate",
+            "BOOLEAN",
+            "The amount is this key's share of a legacy Console cost-report row, divided by "
+            "priced usage (see above); false for every amount the API reports as is.",
+        ),
         ("is_provisional", "BOOLEAN", "After the API's data watermark: may still change."),
         ("source", "VARCHAR", "The endpoint the row came from."),
         ("source_table", "VARCHAR", "The raw table the row came from."),
-        ("service_account_id", "VARCHAR", "Enterprise service account (its actor rows)."),
+        (
+            "service_account_id",
+            "VARCHAR",
+            "Service account: Enterprise actor rows, and legacy Console rows divided by usage.",
+        ),
         (
             "row_key",
             "VARCHAR",
-            "The raw row's key: unique per row; `allocation` joins on it.",
+            "The raw row's key (for a divided legacy row, a hash of it and the part's key, "
+            "account and service account): unique per row; `allocation` joins on it.",
         ),
         (
             "overlaps_connection",
@@ -177,6 +191,15 @@ def schema_markdown() -> str:
         "",
         "`spend` and `usage` count every amount once: one grain per connection and day, "
         "double-booked spend left out (it is in `spend_overlaps` / `usage_overlaps`).",
+        "",
+        "On days served by the legacy Console cost report (which has no API key), `spend` "
+        "divides each cost row over the usage rows of the same day, workspace, model, tier, "
+        "context window, geo and speed, by their tokens of the row's token type (web searches: "
+        "by searches, Priority Tier left out) — the keys' *priced usage*. Each part carries the "
+        "usage row's `api_key_id`, `user_id` (the user account) and `service_account_id`, and "
+        "`is_estimate` true; the parts add up to the cost row exactly (the units of 1e-9 cent "
+        "left by rounding down go to the largest part). Cost no usage explains (code execution, "
+        "managed-agent sessions) stays as its own row without a key.",
     ]
     for view, cols in VIEW_DOCS.items():
         out += ["", f"### `{view}`", ""]
@@ -220,6 +243,10 @@ def schema_markdown() -> str:
         "cost in integer units of 1e-11 USD (exact; divide by 10^11 for dollars). |",
         "| `uncached_input_tokens` … `web_search_requests`, `requests` | `mart_usage` only, as "
         "in `usage`. |",
+        "",
+        "`mart_allocation` sums `allocation_rows` by day, connection, dimension, value, method "
+        "and reason; the allocation keeps it up to date with those rows, in the same "
+        "transaction. Its columns are under Allocation, below.",
     ]
     out += ["", "## Tables", ""]
     for kind, title in (

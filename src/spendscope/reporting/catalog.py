@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import InvalidInput
 from ..money import exact, exact_units
 from ..warehouse.marts import MART_SPEND, MART_USAGE
 
@@ -29,9 +29,10 @@ CONNECTION_KINDS = (CONSOLE, ENTERPRISE)
 _BOTH_KINDS = frozenset(CONNECTION_KINDS)
 
 
-def invalid_input(message: str, hint: str) -> ConfigError:
-    """The error for a question that cannot be asked (unknown name, empty range, …)."""
-    return ConfigError(message, hint)
+def invalid_input(message: str, hint: str) -> InvalidInput:
+    """The error for a question that cannot be asked (unknown name, empty range, …): the
+    command's input is wrong (exit 2; HTTP 400)."""
+    return InvalidInput(message, hint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..allocation.engine import MART_ALLOCATION
 from ..privacy import PATTERN as PSEUDONYM
 from ..privacy import Pseudonymizer, pseudonymizer
+from ..warehouse.allocation_tables import MART_ALLOCATION
 from ..warehouse.connection import Warehouse
 from ..warehouse.marts import MART_SPEND, MART_USAGE
 from ..warehouse.schema import DATASET

@@ -48,7 +48,7 @@ MART_SPEND = "mart_spend"
 MART_USAGE = "mart_usage"
 MART_STATE = "mart_state"
 # Bumped when the marts' columns change: a warehouse built by another version is rebuilt.
-LAYOUT = 5
+LAYOUT = 6
 
 ALTERNATE_TABLES = {t for t, _, _ in (*ALTERNATE_SPEND_SOURCES, *ALTERNATE_USAGE_SOURCES)}
 CANONICAL_TABLES = {

@@ -5,8 +5,8 @@ connection and day, so a plain SUM over any set of columns is exact:
 
 - Console connections: `analytics_cost_key` / `analytics_usage_key` from the analytics API
   (workspace, API key, model, tier, context window), or the legacy `console_cost_report`
-  (workspace, model, tier, context window, geo, speed — no API key) / `console_usage_report`
-  (every dimension);
+  (workspace, model, tier, context window, geo, speed — no API key; `spend` divides it over the
+  keys by priced usage, see `legacy_split.py`) / `console_usage_report` (every dimension);
 - Enterprise connections: `analytics_cost_user` / `analytics_usage_user` (organization, user,
   product, model, context window), or the legacy `enterprise_cost_report` /
   `enterprise_usage_report` (product, model, context window, geo, speed — no user).
@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
+from .legacy_split import split_relation
 from .schema import DATASET
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
         "cost_report",
         {
             "workspace_id": "workspace_id",
-            "api_key_id": "NULL",
-            "user_id": "NULL",
+            "api_key_id": "api_key_id",
+            "user_id": "account_id",
             "user_email": "NULL",
             "product": "NULL",
             "model": "model",
@@ -67,7 +68,8 @@ SPEND_SOURCES: list[tuple[str, str, dict[str, str]]] = [
             "speed": "speed",
             "organization_id": "NULL",
             "list_cost": "NULL",
-            "service_account_id": "NULL",
+            "service_account_id": "service_account_id",
+            "is_estimate": "is_estimate",
         },
     ),
     (
@@ -232,6 +234,10 @@ _TOKENS = (
 )
 
 
+# Source tables `spend` reads through a derived relation instead of as stored.
+DERIVED = {"console_cost_report": split_relation()}
+
+
 def spend_select(table: str, source: str, m: dict[str, str]) -> str:
     dims = ",\n    ".join(f"CAST({m[d]} AS VARCHAR) AS {d}" for d in DIMENSIONS)
     return f"""SELECT
@@ -242,10 +248,11 @@ def spend_select(table: str, source: str, m: dict[str, str]) -> str:
     cost_type, token_type,
     amount_cents * CAST(0.01 AS DECIMAL(3, 2)) AS billed_cost,
     CAST({m["list_cost"]} AS DECIMAL(38, 9)) * CAST(0.01 AS DECIMAL(3, 2)) AS list_cost,
-    FALSE AS is_estimate, is_provisional, '{source}' AS source, '{table}' AS source_table,
+    {m.get("is_estimate", "FALSE")} AS is_estimate, is_provisional, '{source}' AS source,
+    '{table}' AS source_table,
     CAST({m["service_account_id"]} AS VARCHAR) AS service_account_id, t.row_key
-FROM {DATASET}.{table} t JOIN (SELECT connection_label AS conn_label, connection_kind,
-    organization_id AS conn_org_id FROM {DATASET}.connections) c
+FROM {DERIVED.get(table, f"{DATASET}.{table}")} t JOIN (SELECT connection_label AS conn_label,
+    connection_kind, organization_id AS conn_org_id FROM {DATASET}.connections) c
     ON c.conn_label = t.connection_label"""
 
 

@@ -11,15 +11,15 @@ site (403).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from ..allocation import readers
 from ..allocation import store as allocation_store
-from ..allocation.model import check_text, parse_mappings_csv, parse_scim_groups
-from ..errors import InvalidInput
+from ..allocation.model import check_text, parse_import
 from ..refresh import refresh_allocation
 from ..sync.service import SyncBusy, SyncService
 from ..validation import EARLIEST_DATE, LATEST_DATE, check_range, parse_date
@@ -40,6 +40,7 @@ from .models_allocation import (
     RulesInstalledOut,
     RulesOut,
 )
+from .state import AppState
 
 ALLOCATION = "Cost allocation"
 router = APIRouter(prefix="/api/v1", default_response_class=JSON, responses=ERROR_RESPONSES)
@@ -57,18 +58,44 @@ def _day(value: str | None, name: str) -> date | None:
     return parse_date(value, name)
 
 
-def _apply(sync: SyncService, warehouse: Warehouse, change: Callable[[Warehouse], T]) -> T:
-    """`change(warehouse)`, then the allocation brought up to date, with no sync running or
-    starting meanwhile."""
-    try:
-        with sync.exclusive():
-            result = change(warehouse)
-            refresh_allocation(warehouse)
-    except SyncBusy:
-        raise Conflict(
-            "A sync (or another change) is running.", "Try again when it has finished."
-        ) from None
-    return result
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """What a change to the allocation's configuration is made with."""
+
+    state: AppState
+    warehouse: Warehouse
+    sync: SyncService
+    today: date
+
+    def apply(
+        self, change: Callable[..., T], *args: Any, backfill_from: date | None, **kwargs: Any
+    ) -> T:
+        """`change(warehouse, *args, **kwargs)`, one of `allocation.store`'s changes, given
+        today, `backfill_from` and the time now; then the allocation brought up to date. No
+        sync runs or starts meanwhile (409 while one runs)."""
+        try:
+            with self.sync.exclusive():
+                result = change(
+                    self.warehouse,
+                    *args,
+                    today=self.today,
+                    backfill_from=backfill_from,
+                    now=self.state.now(),
+                    **kwargs,
+                )
+                refresh_allocation(self.warehouse)
+        except SyncBusy:
+            raise Conflict(
+                "A sync (or another change) is running.", "Try again when it has finished."
+            ) from None
+        return result
+
+
+def _changes(state: State, warehouse: WarehouseDep, sync: Sync, today: Today) -> _Changes:
+    return _Changes(state, warehouse, sync, today)
+
+
+Changes = Annotated[_Changes, Depends(_changes)]
 
 
 # -- reads --------------------------------------------------------------------------------------
@@ -182,50 +209,32 @@ def rules(
     "brought up to date before the answer. 409 while a sync runs.",
     responses={**CROSS_SITE, **CONFLICT},
 )
-def import_mappings(
-    state: State, warehouse: WarehouseDep, sync: Sync, today: Today, body: MappingsIn
-) -> ImportedOut:
+def import_mappings(changes: Changes, body: MappingsIn) -> ImportedOut:
     name = check_text(body.name, "name")
     backfill = _day(body.backfill_from, "backfill_from")
-    skipped = 0
-    if body.format == "scim":
-        dimension = (body.dimension or "").strip()
-        if not dimension:
-            raise InvalidInput("A SCIM import needs a dimension (e.g. team).")
-        valid_from = _day(body.valid_from, "valid_from") or today
-        groups = [p.strip() for p in body.priority if p.strip()]
-        rows, skipped = parse_scim_groups(body.text, name, dimension, valid_from, groups)
-        replace: str | None = f"scim {name}"
-    else:
-        rows = parse_mappings_csv(body.text, name)
-        replace = None
-    result = _apply(
-        sync,
-        warehouse,
-        lambda wh: allocation_store.import_mappings(
-            wh,
-            rows,
-            source=name,
-            today=today,
-            backfill_from=backfill,
-            replace_source=replace,
-            now=state.now(),
-        ),
+    valid_from = _day(body.valid_from, "valid_from") if body.format == "scim" else None
+    parsed = parse_import(
+        body.format,
+        body.text,
+        name,
+        dimension=body.dimension,
+        valid_from=valid_from or changes.today,
+        priority=body.priority,
     )
-    message = f"imported {result.rows} mappings from {name} (change {result.change_id})"
-    if result.trimmed:
-        message += f"; {result.trimmed} earlier mappings trimmed where the new ones start"
-    if result.closed:
-        message += f"; {result.closed} members no longer listed ended"
-    if skipped:
-        message += f"; {skipped} nested-group members skipped"
+    result = changes.apply(
+        allocation_store.import_mappings,
+        parsed.mappings,
+        source=name,
+        backfill_from=backfill,
+        replace_source=parsed.replace_source,
+    )
     return ImportedOut(
-        message=message,
+        message=result.message(name, parsed.skipped),
         change_id=result.change_id,
         rows=result.rows,
         trimmed=result.trimmed,
         closed=result.closed,
-        skipped=skipped,
+        skipped=parsed.skipped,
     )
 
 
@@ -239,24 +248,16 @@ def import_mappings(
     "start before the newest one installed. 409 while a sync runs.",
     responses={**CROSS_SITE, **CONFLICT},
 )
-def install_rules(
-    state: State, warehouse: WarehouseDep, sync: Sync, today: Today, body: RulesIn
-) -> RulesInstalledOut:
+def install_rules(changes: Changes, body: RulesIn) -> RulesInstalledOut:
     name = check_text(body.name, "name")
-    effective = _day(body.effective, "effective") or today
+    effective = _day(body.effective, "effective") or changes.today
     backfill = _day(body.backfill_from, "backfill_from")
-    version = _apply(
-        sync,
-        warehouse,
-        lambda wh: allocation_store.install_rules(
-            wh,
-            body.toml,
-            source=name,
-            effective=effective,
-            today=today,
-            backfill_from=backfill,
-            now=state.now(),
-        ),
+    version = changes.apply(
+        allocation_store.install_rules,
+        body.toml,
+        source=name,
+        effective=effective,
+        backfill_from=backfill,
     )
     dims = sorted(version.rules.dimensions)
     return RulesInstalledOut(
@@ -276,15 +277,9 @@ def install_rules(
     "stands, and records it in the allocation log. 409 while a sync runs.",
     responses={**CROSS_SITE, **CONFLICT},
 )
-def reallocate(
-    state: State, warehouse: WarehouseDep, sync: Sync, today: Today, body: ReallocateIn
-) -> ReallocatedOut:
+def reallocate(changes: Changes, body: ReallocateIn) -> ReallocatedOut:
     backfill = parse_date(body.backfill_from, "backfill_from")
-    change = _apply(
-        sync,
-        warehouse,
-        lambda wh: allocation_store.reallocate(wh, backfill, today, now=state.now()),
-    )
+    change = changes.apply(allocation_store.reallocate, backfill_from=backfill)
     return ReallocatedOut(
         message=f"re-allocated every day from {backfill} (change {change})", change_id=change
     )
