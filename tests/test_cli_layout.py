@@ -19,6 +19,7 @@ COMMANDS = {
     "connect",
     "connections",
     "demo",
+    "forecast",
     "report",
     "serve",
     "simulate",

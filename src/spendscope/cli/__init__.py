@@ -7,7 +7,18 @@ logs to stderr; errors are one line on stderr (`error: …`, then what to do) an
 Heavy modules are imported inside the commands that need them, so `spendscope --help` stays fast.
 """
 
-from . import allocation, connect, connections, demo, report, serve, simulate, status, sync
+from . import (
+    allocation,
+    connect,
+    connections,
+    demo,
+    forecast,
+    report,
+    serve,
+    simulate,
+    status,
+    sync,
+)
 from .root import main
 
 main.add_command(connect.connect)
@@ -16,6 +27,7 @@ main.add_command(sync.sync)
 main.add_command(status.status)
 main.add_command(report.report)
 main.add_command(allocation.allocation)
+main.add_command(forecast.forecast)
 main.add_command(serve.serve)
 main.add_command(demo.demo)
 main.add_command(simulate.simulate)
