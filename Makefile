@@ -32,6 +32,7 @@ unit:
 benchmark: sync
 	$(UV) run python -m benchmarks.simulator
 	$(UV) run python -m benchmarks.sync
+	$(UV) run python -m benchmarks.forecast
 
 ## docs: regenerate the generated docs (schema, cli, api, configuration, architecture)
 docs: sync

@@ -9,6 +9,7 @@ import json
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -191,6 +192,33 @@ def test_stale_when_the_newest_complete_day_ended_more_than_48_hours_ago() -> No
     assert forecast_month(days[-2:], ended + timedelta(days=5)).state == INSUFFICIENT_HISTORY
 
 
+def test_each_remaining_day_is_forecast_and_the_band_spreads_over_them() -> None:
+    # A noiseless weekly rhythm, complete through the 18th: the 19th to the 30th, day by day.
+    f = forecast_month(series(60, date(2026, 11, 18)), NOW)
+    nov = [date(2026, 11, 19) + timedelta(days=i) for i in range(12)]
+    assert [d for d, _ in f.daily] == nov == f.remaining_dates()
+    for d, v in f.daily:
+        assert close(v, Decimal(100 if d.weekday() < 5 else 10)), d
+    # With noise the band is wide; spread over the days, it adds up to the month's band.
+    f = forecast_month(series(60, TODAY - timedelta(days=1), noise=0.3), NOW)
+    assert f.p10 is not None
+    assert f.p90 is not None
+    assert f.p50 is not None
+    days = f.days()
+    assert [d.day for d in days] == [date(2026, 11, 22) + timedelta(days=i) for i in range(9)]
+    assert close(sum(d.p50 for d in days), f.p50 - f.actual)
+    assert close(sum(d.p10 or 0 for d in days), f.p10 - f.actual)
+    assert close(sum(d.p90 or 0 for d in days), f.p90 - f.actual)
+    for d in days:
+        assert d.p10 is not None
+        assert d.p90 is not None
+        assert d.p10 < d.p50 < d.p90
+    # No forecast, no days.
+    short = forecast_month(series(2, TODAY - timedelta(days=1)), NOW)
+    assert (short.daily, short.days()) == ((), [])
+    assert len(short.remaining_dates()) == 9
+
+
 # -- reconciliation -----------------------------------------------------------------------------
 
 
@@ -243,6 +271,32 @@ def test_reconciliation_shares_by_the_childrens_own_forecasts() -> None:
     }
     # A parent without a forecast leaves the children as they are.
     assert reconcile(_child("20", "2", None), kids) == kids
+
+
+def test_a_reconciled_childs_days_add_up_to_its_share() -> None:
+    rest = [date(2026, 11, 22) + timedelta(days=i) for i in range(9)]  # Sunday 22nd to the 30th
+    shape = tuple((d, Decimal("4.5") if d.weekday() < 5 else Decimal(1)) for d in rest)
+    assert sum(v for _, v in shape) == 30
+    kids = {
+        "a": replace(_child("10", "30", "40"), daily=shape),
+        "b": _child("10", "10", None),  # too little history: its run rate weighs
+    }
+    fitted = reconcile(_child("20", "0", "80"), kids)  # 60 to share, 3:1
+    a, b = fitted["a"], fitted["b"]
+    assert (a.p50, b.p50) == (Decimal("55.00"), Decimal("25.00"))
+    # Its own rhythm, scaled by 45/30; the band keeps its place around each day.
+    assert a.daily == tuple((d, v * Decimal("1.5")) for d, v in shape)
+    for d, (_, v) in zip(a.days(), a.daily, strict=True):
+        assert d.p10 is not None
+        assert d.p90 is not None
+        assert close(d.p10, v * 25 / 30)
+        assert close(d.p90, v * 35 / 30)
+    # With no forecast of its own, its share evenly, and no band.
+    assert b.daily == tuple((d, Decimal(15) / 9) for d in rest)
+    assert all(d.p10 is None and d.p90 is None for d in b.days())
+    # Nothing to share: every remaining day is 0.
+    nothing = reconcile(_child("20", "0", "20"), kids)
+    assert {v for f in nothing.values() for _, v in f.daily} == {Decimal(0)}
 
 
 # -- through the CLI, the API and serve ----------------------------------------------------------
@@ -361,6 +415,32 @@ def test_provisional_days_are_not_complete(synced: Settings, tmp_path: Path) -> 
     assert f["remaining_days"] == 12
     mtd = report_total(settings.home, "--since", "2026-11-01", "--until", "2026-11-19")
     assert Decimal(f["month_to_date"]) == mtd
+
+
+def test_the_api_gives_each_remaining_day_to_month_end(synced: Settings) -> None:
+    from spendscope.web.app import create_app
+
+    cent = Decimal("0.01")
+    with TestClient(create_app(synced, now=lambda: NOW), base_url="http://127.0.0.1") as c:
+        found = c.get("/api/v1/forecast", params={"by": "connection"}).json()
+        nothing = c.get("/api/v1/forecast", params={"scope": "model:claude-none-1"}).json()
+        overview = c.get("/api/v1/overview").json()
+    for f in [found["forecast"], *found["children"]]:
+        days = f["days"]
+        # Today (partial) through the 30th: the remaining days, none of them complete.
+        assert [d["day"] for d in days] == [f"2026-11-{n}" for n in range(22, 31)]
+        assert len(days) == f["remaining_days"]
+        mtd = Decimal(f["month_to_date"])
+        for p in ("p10", "p50", "p90"):
+            # Each day to the cent; together the month's figure less the month to date.
+            assert all(Decimal(d[p]) == Decimal(d[p]).quantize(cent) for d in days)
+            gap = sum(Decimal(d[p]) for d in days) - (Decimal(f[p]) - mtd)
+            assert abs(gap) <= cent * len(days), (f["key"], p, gap)
+        assert all(Decimal(d["p10"]) <= Decimal(d["p50"]) <= Decimal(d["p90"]) for d in days)
+        assert any(Decimal(d["p10"]) < Decimal(d["p90"]) for d in days)
+    assert nothing["forecast"]["days"] == []
+    # One forecast in the product: the overview has none of its own.
+    assert "forecast" not in overview
 
 
 def test_the_api_answers_what_the_cli_prints(synced: Settings) -> None:

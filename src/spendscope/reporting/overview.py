@@ -1,5 +1,6 @@
-"""The overview page's figures: month to date against the same days of last month, the forecast,
-the daily trend, the top spenders and the biggest movers, and the data's freshness."""
+"""The overview page's figures: month to date against the same days of last month, the daily
+trend, the top spenders and the biggest movers, and the data's freshness. (Its month-end
+forecast is `GET /api/v1/forecast`'s, from `spendscope.watch`.)"""
 
 from __future__ import annotations
 
@@ -30,11 +31,6 @@ def previous_month(d: date) -> date:
     return (d.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
-def next_month(d: date) -> date:
-    """The first day of the month after `d`'s."""
-    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
     """Month to date against the same days of last month, the trend, top spenders, movers."""
     m = METRICS["cost"]
@@ -57,8 +53,6 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
         *[first, end, first, end, prev, prev_end, prev, first, prev, end],
     )[0]
     mtd, mtd_list, last_same, last_full = (usd(v) for v in sums)
-    month_days = (next_month(first) - first).days
-    forecast = mtd / days_in * month_days if days_in else Decimal(0)
     trend_rows = warehouse.read(
         f"""SELECT day, sum(billed_nc), bool_or(is_provisional) FROM {DATASET}.{MART_SPEND}
         WHERE day >= ? AND day < ? AND {canonical} GROUP BY 1 ORDER BY 1""",
@@ -138,7 +132,6 @@ def overview(warehouse: Warehouse, as_of: date, top: int = 5) -> dict[str, Any]:
             "full_month_cost": exact(last_full),
         },
         "change": float((mtd - last_same) / last_same) if last_same else None,
-        "forecast": exact(forecast.quantize(Decimal("0.01"))),
         "trend": trend,
         "top": tops,
         "movers": movers[:MOVER_LIMIT],

@@ -38,6 +38,11 @@ gives, and at least as wide as any ratio seen), a note says so, and the state is
 complete day ended more than 48 h ago, or the source's data is behind), else `low_confidence`
 (run rate, or a band not measured), else `ok`.
 
+**Day by day** (`MonthForecast.daily`, `MonthForecast.days`): the remaining days' forecast is
+also kept per day, the model's expected spend of each; the band is the month's, spread over
+the days in proportion to their P50 (the days' P10s add up to the month's P10 less the month to
+date, P90 alike): it is the band of the remaining days' sum, and one day alone scatters more.
+
 **Children add up to their parent** (`reconcile`): see its docstring.
 """
 
@@ -99,6 +104,17 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class DayForecast:
+    """One remaining day of the month: its P50 and the month's band spread over it (None with
+    no band)."""
+
+    day: date
+    p10: Decimal | None
+    p50: Decimal
+    p90: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class MonthForecast:
     """The month-end forecast of one scope. Money in dollars; `p10`/`p50`/`p90` are None when
     the history is insufficient."""
@@ -119,6 +135,38 @@ class MonthForecast:
     origins: int  # backtest origins the band was measured on
     notes: tuple[str, ...] = ()
     reconciled: bool = False
+    # The P50 of each remaining day, from the first incomplete day to the month's last; they add
+    # up to `p50 - actual` (none without a forecast).
+    daily: tuple[Day, ...] = ()
+
+    def remaining_dates(self) -> list[date]:
+        """The days forecast: the month's last `remaining_days` days."""
+        end = next_month(self.month)
+        return [end - timedelta(days=i) for i in range(self.remaining_days, 0, -1)]
+
+    def days(self) -> list[DayForecast]:
+        """Each remaining day's P50 with the month's band spread over the days in proportion
+        to it: a day's P10 is its P50 × (P10 − actual) ÷ (P50 − actual), so the days' P10s add
+        up to the month's P10 less the month to date (P90 alike). Empty without a forecast."""
+        if self.p50 is None:
+            return []
+        rest = self.p50 - self.actual
+
+        def share(p: Decimal | None) -> Decimal | None:
+            if p is None:
+                return None
+            return (p - self.actual) / rest if rest > 0 else Decimal(1)
+
+        low, high = share(self.p10), share(self.p90)
+        return [
+            DayForecast(
+                d,
+                None if low is None else v * low,
+                v,
+                None if high is None else v * high,
+            )
+            for d, v in self.daily
+        ]
 
 
 def method_for(history_days: int) -> str | None:
@@ -307,7 +355,8 @@ def forecast_month(
             None, None, None, 0, tuple(notes),
         )  # fmt: skip
     model = fit(method, start, values)
-    remaining = model.total(first, horizon)
+    daily = tuple((d, model.day(d)) for d in (first + timedelta(days=i) for i in range(horizon)))
+    remaining = sum((v for _, v in daily), Decimal(0))
     ratios = backtest(method, start, values, gap, horizon)
     measured = band(ratios)
     if measured is None:
@@ -326,7 +375,7 @@ def forecast_month(
     return MonthForecast(
         month, last, n, method, state, actual, horizon, remaining,
         actual + remaining * low, actual + remaining, actual + remaining * high,
-        len(ratios), tuple(notes),
+        len(ratios), tuple(notes), daily=daily,
     )  # fmt: skip
 
 
@@ -351,8 +400,9 @@ def reconcile(
     the cents left over go one each to the largest remainders (ties: the larger amount, then
     the key), so the children's P50s add up exactly to the parent's P50 in cents. A child's
     P10 and P90 keep their place around its P50, their distance scaled by the same factor as
-    its remaining days' forecast (none when nothing is left to share). With no parent P50
-    (insufficient history) nothing changes."""
+    its remaining days' forecast (none when nothing is left to share), and its days are its
+    own days scaled to its share (`_shared_daily`). With no parent P50 (insufficient history)
+    nothing changes."""
     if parent.p50 is None or not children:
         return dict(children)
     target = _cents(parent.p50)
@@ -383,6 +433,7 @@ def reconcile(
             p10=_scaled(child, child.p10, p50, scale),
             p90=_scaled(child, child.p90, p50, scale),
             reconciled=True,
+            daily=_shared_daily(child, share, own[k]),
         )
     return out
 
@@ -400,3 +451,15 @@ def _scaled(
 def _own_remaining(f: MonthForecast) -> Decimal:
     """A child's own P50 of its remaining days (its run rate so far when it has no forecast)."""
     return f.remaining if f.p50 is None else f.p50 - f.actual
+
+
+def _shared_daily(child: MonthForecast, share: Decimal, own: Decimal) -> tuple[Day, ...]:
+    """A reconciled child's remaining days, adding up to its `share`: its own days scaled to it,
+    or, with no forecast of its own (or one of nothing), the share spread evenly (none when
+    nothing is left to share)."""
+    dates = child.remaining_dates()
+    if share <= 0 or not dates:
+        return tuple((d, Decimal(0)) for d in dates)
+    if child.daily and own > 0:
+        return tuple((d, v * share / own) for d, v in child.daily)
+    return tuple((d, share / len(dates)) for d in dates)

@@ -3,9 +3,9 @@ so they add up: what `spendscope forecast` prints and `GET /api/v1/forecast` ans
 
 `forecast_scope` reads the series (`series`), forecasts each (`forecast`) and reconciles the
 children with the parent; `answer` turns the result into JSON-ready values (money as exact
-decimal text; forecast figures rounded to the cent, actuals exact), the same whether the CLI
-reads the warehouse or asks a running server; `table_rows` flattens an answer for a table or
-CSV.
+decimal text; forecast figures rounded to the cent, actuals exact; each remaining day's
+forecast under `days`), the same whether the CLI reads the warehouse or asks a running server;
+`table_rows` flattens an answer for a table or CSV.
 """
 
 from __future__ import annotations
@@ -93,6 +93,15 @@ def _row(s: Scoped) -> dict[str, Any]:
         "backtest_origins": f.origins,
         "reconciled": f.reconciled,
         "notes": list(f.notes),
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "p10": _cents(d.p10),
+                "p50": _cents(d.p50),
+                "p90": _cents(d.p90),
+            }
+            for d in f.days()
+        ],
     }
 
 

@@ -175,7 +175,6 @@ class OverviewOut(Out):
         description="Month to date against the same days of last month, as a fraction; null "
         "when last month had none."
     )
-    forecast: Money = Field(description="Month-end projection at the month-to-date daily rate.")
     trend: list[TrendDay] = Field(description="The last 60 days, oldest first.")
     top: TopOut = Field(description="Top spenders month to date; `share` is of month to date.")
     movers: list[Mover] = Field(

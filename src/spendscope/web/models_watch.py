@@ -18,6 +18,18 @@ State = Literal["ok", "low_confidence", "insufficient_history", "stale"]
 Method = Literal["run_rate", "weekday_profile", "seasonal"]
 
 
+class DayForecastOut(Out):
+    day: date = Field(description="A remaining day of the month.")
+    p10: Money | None = Field(
+        description="The day's share of the band's low end: its P50 × (month P10 − month to "
+        "date) ÷ (month P50 − month to date), to the cent; null with no band."
+    )
+    p50: Money = Field(description="The day's forecast billed cost (to the cent).")
+    p90: Money | None = Field(
+        description="The day's share of the band's high end, as `p10`; null with no band."
+    )
+
+
 class ScopeForecastOut(Out):
     scope: str | None = Field(
         description="The scope: `organization` or `dimension:value` (null for `Other`, the "
@@ -53,6 +65,12 @@ class ScopeForecastOut(Out):
         description="Whether the P50 (and band) was reconciled so a breakdown adds up."
     )
     notes: list[str] = Field(description="Why the forecast is stale, low-confidence or missing.")
+    days: list[DayForecastOut] = Field(
+        description="The remaining days, oldest first, through the month's last day: each "
+        "day's forecast, adding up to `p50` less `month_to_date` (to rounding), and the month's "
+        "band spread over the days in proportion to it — the band of their sum, not of each "
+        "day (one day scatters more). Empty without a forecast."
+    )
 
 
 class ForecastOut(Out):

@@ -11,6 +11,7 @@ export const PALETTE = [
 ];
 const OTHER_COLOR = "#b8bec8";
 export const ACCENT = "#3b5bdb";
+export const FORECAST = "#7048e8";
 
 export function groupColor(key, index) {
   if (key === "__other__") return OTHER_COLOR;

@@ -1,9 +1,12 @@
-/* Overview (/): month to date against last month, the forecast, the 60-day trend, the top
- * workspaces, API keys, users and models, the biggest movers and the freshness banner. */
+/* Overview (/): month to date against last month, the month-end forecast (/api/v1/forecast: P50,
+ * P10–P90 band, method and state), the 60-day trend extended to month end with the forecast's
+ * days, the top workspaces, API keys, users and models, the biggest movers and the freshness
+ * banner. */
 
 import { api, clearPageError, dimensionLabel, getMeta, renderError, showPageError } from "../api.js";
 import {
   ACCENT,
+  FORECAST,
   baseLayout,
   chartEmpty,
   drawChart,
@@ -31,11 +34,17 @@ const TOP_DRILL = { workspace: "model", api_key: "model", user: "model", model: 
 export async function pageOverview() {
   setReady(false);
   try {
-    const [meta, ov] = await Promise.all([getMeta(), api("/api/v1/overview")]);
+    // The forecast's failure stays in its card: the rest of the overview stands on its own.
+    const [meta, ov, fc] = await Promise.all([
+      getMeta(),
+      api("/api/v1/overview"),
+      api("/api/v1/forecast").then((found) => ({ found }), (failed) => ({ failed })),
+    ]);
     clearPageError();
     renderFreshness(ov.freshness);
     renderOverviewKpis(ov);
-    await renderTrend(ov);
+    renderForecast(fc);
+    await renderTrend(ov, fc.found ? fc.found.forecast : null);
     for (const dim of ["workspace", "api_key", "user", "model"]) renderTop(dim, (ov.top || {})[dim] || [], ov);
     renderMovers(ov.movers || [], meta);
     await renderAllocationTops(meta, ov);
@@ -97,24 +106,98 @@ function renderOverviewKpis(ov) {
   lm.dataset.value = last.full_month_cost ?? "";
   lm.title = metricExact(last.full_month_cost, "usd");
   $("#last-month-sub").textContent = validDay(last.since) ? fmtMonth(last.since, true) : "";
-
-  const fc = $("#forecast-cost");
-  fc.textContent = fmtMoney(ov.forecast);
-  fc.dataset.value = ov.forecast ?? "";
-  fc.title = metricExact(ov.forecast, "usd");
-  let fsub = "at the month-to-date daily run rate";
-  const fv = Number(ov.forecast);
-  const lv = Number(last.full_month_cost);
-  if (Number.isFinite(fv) && Number.isFinite(lv) && lv > 0) {
-    fsub = `${fmtPctSigned(fv / lv - 1)} vs last month, at the MTD run rate`;
-  }
-  $("#forecast-sub").textContent = fsub;
 }
 
-async function renderTrend(ov) {
+const STATES = {
+  ok: ["OK", "ok"],
+  low_confidence: ["Low confidence", "warn"],
+  stale: ["Stale", "failing"],
+  insufficient_history: ["Not enough history", "info"],
+};
+const METHODS = { run_rate: "run rate", weekday_profile: "weekday profile", seasonal: "seasonal" };
+
+/** A note from the API as a sentence: capitalised, with a full stop. */
+function sentence(text) {
+  const s = String(text).trim();
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
+}
+
+/** The month-end forecast card: P50, the P10–P90 band, the state and method, and the notes
+ * (how many complete days are needed, why it is stale or low-confidence) — all as the API says. */
+function renderForecast(fc) {
+  const value = $("#forecast-cost");
+  const band = $("#forecast-band");
+  const state = $("#forecast-state");
+  const method = $("#forecast-method");
+  const note = $("#forecast-note");
+  if (fc.failed) {
+    value.textContent = "—";
+    value.dataset.value = "";
+    band.textContent = "";
+    state.hidden = true;
+    method.textContent = "";
+    renderError(note, fc.failed);
+    return;
+  }
+  const f = fc.found.forecast;
+  const [label, tone] = STATES[f.state] || [f.state, "info"];
+  state.textContent = label;
+  state.className = `badge ${tone}`;
+  state.dataset.state = f.state;
+  state.hidden = false;
+  method.textContent = f.method ? METHODS[f.method] || f.method : "";
+  value.dataset.value = f.p50 ?? "";
+  value.textContent = fmtMoney(f.p50);
+  const ahead = `${f.remaining_days} day${f.remaining_days === 1 ? "" : "s"} forecast`;
+  const basis = f.complete_through ? `month to date through ${fmtDate(f.complete_through)} (complete days) + ${ahead}` : ahead;
+  value.title = f.p50 === null ? "" : `${metricExact(f.p50, "usd")}: ${basis}`;
+  band.title = "";
+  if (f.p50 === null) {
+    band.textContent = "No forecast yet";
+  } else if (f.p10 !== null && f.p90 !== null) {
+    band.textContent = `P10–P90 ${fmtMoney(f.p10)} – ${fmtMoney(f.p90)}`;
+    band.title = `${metricExact(f.p10, "usd")} – ${metricExact(f.p90, "usd")}`;
+  } else {
+    band.textContent = "no band";
+  }
+  note.replaceChildren(...(f.notes || []).map((n) => el("div", {}, sentence(n))));
+  note.hidden = !(f.notes || []).length;
+}
+
+/** The forecast's remaining days on the daily chart: the P10–P90 band shaded (P90 edge first,
+ * the P10 edge filled up to it) and the P50 dashed, to the month's last day. */
+function forecastTraces(f) {
+  const days = (f && f.days) || [];
+  if (!days.length) return [];
+  const x = days.map((d) => d.day);
+  const traces = [];
+  if (days.every((d) => d.p10 !== null && d.p90 !== null)) {
+    traces.push(
+      {
+        type: "scatter", mode: "lines", name: "Forecast P90", x, y: days.map((d) => Number(d.p90)),
+        line: { color: FORECAST, width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: "forecast-band",
+      },
+      {
+        type: "scatter", mode: "lines", name: "Forecast P10–P90", x, y: days.map((d) => Number(d.p10)),
+        line: { color: FORECAST, width: 0 }, fill: "tonexty", fillcolor: "rgba(112, 72, 232, 0.18)",
+        hoverinfo: "skip", legendgroup: "forecast-band",
+      },
+    );
+  }
+  traces.push({
+    type: "scatter", mode: "lines+markers", name: "Forecast P50", x, y: days.map((d) => Number(d.p50)),
+    customdata: days.map((d) => fmtMoney(d.p50) + (d.p10 !== null && d.p90 !== null ? ` (P10–P90 ${fmtMoney(d.p10)} – ${fmtMoney(d.p90)})` : "")),
+    line: { color: FORECAST, width: 2, dash: "dash" }, marker: { size: 4, color: FORECAST },
+    hovertemplate: "%{customdata}<extra>forecast</extra>",
+  });
+  return traces;
+}
+
+async function renderTrend(ov, forecast) {
   const box = $("#trend-chart");
   const trend = ov.trend || [];
-  if (!trend.length) {
+  const ahead = forecastTraces(forecast);
+  if (!trend.length && !ahead.length) {
     chartEmpty(box, "No cost data in the last 60 days.");
     return;
   }
@@ -151,6 +234,7 @@ async function renderTrend(ov) {
     line: { color: "#f28e2b", width: 1.5 },
     hovertemplate: "%{customdata}<extra>7-day avg</extra>",
   });
+  traces.push(...ahead);
   const prov0 = firstProv >= 0 ? trend[firstProv].day : null;
   const shade = provisionalShapes(days, prov0, "day");
   const layout = baseLayout({
@@ -163,7 +247,12 @@ async function renderTrend(ov) {
     shapes: shade.shapes,
     annotations: shade.annotations,
   });
-  $("#trend-note").textContent = prov0 ? `Days from ${fmtDate(prov0)} are provisional and may still change.` : "All days are final.";
+  const notes = [prov0 ? `Days from ${fmtDate(prov0)} are provisional and may still change.` : "All days are final."];
+  if (ahead.length) {
+    const days = forecast.days;
+    notes.push(`Dashed: the forecast from ${fmtDate(days[0].day, false)} to ${fmtDate(days[days.length - 1].day)}, shaded: its P10–P90 band.`);
+  }
+  $("#trend-note").textContent = notes.join(" ");
   await drawChart(box, traces, layout);
 }
 
