@@ -15,7 +15,9 @@ from spendscope.cli import main
 
 CLI = Path(__file__).resolve().parents[1] / "src" / "spendscope" / "cli"
 COMMANDS = {
+    "alerts",
     "allocation",
+    "budgets",
     "connect",
     "connections",
     "demo",

@@ -13,17 +13,32 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import platformdirs
 from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import errors
+from .config_values import (
+    Accepts,
+    FilePath,
+    Flag,
+    HomePath,
+    IsoDate,
+    Number,
+    OptionalText,
+    OptionalUrl,
+    Refused,
+    Text,
+    Url,
+    Whole,
+    parse_home,
+    parse_word,
+)
 
 ENV_PREFIX = "SPENDSCOPE_"
 SETTINGS_FILE = "settings.toml"
@@ -38,62 +53,7 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-# --- what a value may be ------------------------------------------------------------------------
-
-
-class _Accepts(NamedTuple):
-    """What a kind of setting accepts, in the words of its error message and of the reference."""
-
-    text: str
-
-
-class _Refused(ValueError):
-    """A value refused for a reason more precise than the setting's `_Accepts` text."""
-
-
-# Values from the environment and the file may carry blanks around them: each parser drops them.
-def _number(value: Any) -> Any:
-    if isinstance(value, bool):  # pydantic would read true as 1
-        raise ValueError("a boolean is not a number")
-    return value.strip() if isinstance(value, str) else value
-
-
-def _word(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise ValueError("not a non-empty string")
-
-
-def _url(value: Any) -> str:
-    if isinstance(value, str):
-        text = value.strip()
-        parts = urlsplit(text)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            return text.rstrip("/")
-    raise ValueError("not an http(s) URL")
-
-
-def _path(value: Any) -> Path:
-    if isinstance(value, str | os.PathLike) and str(value).strip():
-        return Path(str(value).strip()).expanduser()
-    raise ValueError("not a path")
-
-
-def _home(value: Any) -> Path:
-    return _path(value).absolute()
-
-
-def _iso_date(value: Any) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return date.fromisoformat(value.strip())
-    raise ValueError("not a date")
-
+# --- host names (the other kinds of value are in `config_values`) ---------------------------------
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -121,31 +81,13 @@ def _hosts(value: Any) -> tuple[str, ...]:
     for item in (i.strip() for i in items):
         host = host_name(item) if item else None
         if item and host is None:
-            raise _Refused("list host names or IP addresses, without port or *")
+            raise Refused("list host names or IP addresses, without port or *")
         if host and host not in hosts:
             hosts.append(host)
     return tuple(hosts)
 
 
-def _or_none(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else parse(value)
-
-
-_URL = _Accepts("expected an http:// or https:// URL")
-_TEXT = _Accepts("expected a non-empty string")
-_PATH = _Accepts("expected a file system path")
-_POSITIVE = Field(gt=0, allow_inf_nan=False)
-_HOSTS = _Accepts("expected host names separated by commas")
-Whole = Annotated[int, BeforeValidator(_number)]  # bounds: `ge` / `le` on the field
-Number = Annotated[float, _Accepts("expected a number > 0"), BeforeValidator(_number), _POSITIVE]
-Flag = Annotated[bool, _Accepts("expected true or false"), BeforeValidator(_word)]
-Url = Annotated[str, _URL, BeforeValidator(_url)]
-OptionalUrl = Annotated[str | None, _URL, BeforeValidator(_or_none(_url))]
-Text = Annotated[str, _TEXT, BeforeValidator(_text)]
-OptionalText = Annotated[str | None, _TEXT, BeforeValidator(_or_none(_text))]
-FilePath = Annotated[Path, _PATH, BeforeValidator(_path)]
-HomePath = Annotated[Path, _PATH, BeforeValidator(_home)]
-IsoDate = Annotated[date, _Accepts("expected a date like 2026-01-01"), BeforeValidator(_iso_date)]
+_HOSTS = Accepts("expected host names separated by commas")
 Hosts = Annotated[tuple[str, ...], _HOSTS, BeforeValidator(_hosts)]
 
 
@@ -225,14 +167,14 @@ class Settings(BaseSettings):
         "never starts before it.",
         json_schema_extra={"example": "2026-03-01"},
     )
-    api_mode: Annotated[ApiMode, BeforeValidator(_word)] = Field(
+    api_mode: Annotated[ApiMode, BeforeValidator(parse_word)] = Field(
         "auto",
         description="Which API family reads cost and usage: `auto` (the Usage and Cost "
         "Analytics API where it answers, the legacy reports where it is refused), `analytics` "
         "(only the new API), `legacy` (only the legacy reports). A connection may override it.",
         json_schema_extra={"example": "legacy"},
     )
-    overlap_precedence: Annotated[OverlapPrecedence, BeforeValidator(_word)] = Field(
+    overlap_precedence: Annotated[OverlapPrecedence, BeforeValidator(parse_word)] = Field(
         "console",
         description="When a child Console organization's spend also arrives through its parent "
         "Enterprise connection, which connection's rows count in totals. The other rows stay in "
@@ -275,6 +217,22 @@ class Settings(BaseSettings):
         description='A URL that receives the "data is ready" notification after a '
         "connection's first backfill. Treated as a secret: never shown in settings dumps.",
         json_schema_extra={"example": "https://hooks.example.com/spendscope"},
+    )
+    alert_attempts: Whole = Field(
+        5,
+        ge=1,
+        le=20,
+        description="How many times a notification is tried on a channel before its delivery "
+        "is marked `dead` (listed by `spendscope alerts log --dead`); see "
+        "[alerts.md](alerts.md#retries-and-dead-deliveries).",
+        json_schema_extra={"example": 3},
+    )
+    alert_backoff_seconds: Number = Field(
+        2.0,
+        description="The wait after a notification's first failed attempt, in seconds; each "
+        "further wait doubles (2, 4, 8, … s), up to 5 minutes. A `429` answer's `Retry-After` "
+        "is waited instead.",
+        json_schema_extra={"example": 5},
     )
     serve_host: Text = Field(
         "127.0.0.1",
@@ -391,7 +349,7 @@ def accepts(name: str) -> str:
     """What setting `name` accepts, as its error message and the reference word it."""
     field = Settings.model_fields[name]
     for item in field.metadata:
-        if isinstance(item, _Accepts):
+        if isinstance(item, Accepts):
             return item.text
     if get_origin(field.annotation) is Literal:
         return "use one of: " + ", ".join(get_args(field.annotation))
@@ -427,7 +385,7 @@ def _config_error(
     if first["type"] == "missing":
         return errors.ConfigError(f"setting {name} (from {origin}) is required; {accepts(name)}")
     refused = first.get("ctx", {}).get("error")
-    allowed = str(refused) if isinstance(refused, _Refused) else accepts(name)
+    allowed = str(refused) if isinstance(refused, Refused) else accepts(name)
     return _not_allowed(name, origin, values.get(name, first.get("input")), allowed)
 
 
@@ -442,7 +400,7 @@ def default_home(env: Mapping[str, str] | None = None) -> Path:
 
 def _home_from(value: Any, origin: str) -> Path:
     try:
-        return _home(value)
+        return parse_home(value)
     except ValueError:
         raise _not_allowed("home", origin, value, accepts("home")) from None
 

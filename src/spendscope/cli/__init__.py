@@ -8,7 +8,9 @@ Heavy modules are imported inside the commands that need them, so `spendscope --
 """
 
 from . import (
+    alerts,
     allocation,
+    budgets,
     connect,
     connections,
     demo,
@@ -28,6 +30,8 @@ main.add_command(status.status)
 main.add_command(report.report)
 main.add_command(allocation.allocation)
 main.add_command(forecast.forecast)
+main.add_command(budgets.budgets)
+main.add_command(alerts.alerts)
 main.add_command(serve.serve)
 main.add_command(demo.demo)
 main.add_command(simulate.simulate)

@@ -181,16 +181,20 @@ class RunningServer:
         params: Any = None,
         timeout: float | None = None,
         body: Any = None,
+        csv: str | None = None,
     ) -> Any:
         import httpx
 
         if isinstance(params, dict):
             params = {k: v for k, v in params.items() if v is not None}
+        send: dict[str, Any] = {"json": body}
+        if csv is not None:  # a CSV document as the body, not JSON
+            send = {"content": csv.encode("utf-8"), "headers": {"content-type": "text/csv"}}
         try:
             if timeout is None:
-                r = self._http.request(method, path, params=params, json=body)
+                r = self._http.request(method, path, params=params, **send)
             else:
-                r = self._http.request(method, path, params=params, json=body, timeout=timeout)
+                r = self._http.request(method, path, params=params, timeout=timeout, **send)
         except httpx.ConnectError as exc:
             raise Unreachable(str(exc)) from None
         except httpx.HTTPError as exc:
@@ -211,6 +215,9 @@ class RunningServer:
 
     def post(self, path: str, body: Any) -> Any:
         return self._call("POST", path, body=body)
+
+    def post_csv(self, path: str, text: str, params: Any = None) -> Any:
+        return self._call("POST", path, params, csv=text)
 
     def probe(self) -> None:
         """A cheap request that says whether this server is alive and accepts our token."""

@@ -19,8 +19,8 @@ from .options import friendly, home_option, load_settings
 def serve(host: str | None, port: int | None, no_sync: bool, home: str | None) -> None:
     """The web dashboard and REST API (/api/v1, docs at /api/docs). Binds to 127.0.0.1; any
     other address needs SPENDSCOPE_SERVE_TOKEN. Syncs every connection every refresh_hours.
-    While it runs, `status`, `report`, `connections list`, `connections delete` and the
-    `allocation` commands go through it."""
+    While it runs, `status`, `report`, `forecast`, `connections list`, `connections delete`,
+    and the `allocation` and `budgets` commands go through it."""
     from ..warehouse.connection import Warehouse
     from ..web.app import serve_token
 

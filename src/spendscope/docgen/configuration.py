@@ -108,6 +108,13 @@ HOME_FILES = [
         "deletion time.",
     ),
     ("connections.lock", "0600", "Empty; locked while `connections.json` is being changed."),
+    (
+        "channels.json",
+        "0600",
+        "The alert channels: name, kind, options, masked hints and **encrypted** secrets "
+        "(webhook and Slack URLs, signing secret, SMTP password); see [alerts.md](alerts.md).",
+    ),
+    ("channels.lock", "0600", "Empty; locked while `channels.json` is being changed."),
     ("secret.key", "0600", "The master key, unless `SPENDSCOPE_SECRET_KEY` is set."),
     (
         "pseudonym.key",

@@ -254,6 +254,8 @@ def schema_markdown() -> str:
         ("snapshot", "Organization lists (snapshots)"),
         ("state", "Bookkeeping"),
         ("allocation", "Allocation (configuration, membership history, results)"),
+        ("watch", "Budgets (definitions, amounts by month, threshold states)"),
+        ("alerts", "Alerts (instances, deliveries, the delivery log)"),
         ("log", "Logs"),
     ):
         tables = [t for t in ALL_TABLES.values() if t.kind == kind]

@@ -13,9 +13,11 @@ from typing import Any
 import pyarrow as pa
 
 from .admin_tables import ADMIN_TABLES
+from .alert_tables import ALERT_TABLES
 from .allocation_tables import ALLOCATION_TABLES
 from .engagement_tables import ENGAGEMENT_TABLES
 from .tables import BOOKKEEPING_TABLES, FACT_TABLES, Table
+from .watch_tables import WATCH_TABLES
 
 DATASET = "spendscope"
 ALL_TABLES: dict[str, Table] = {
@@ -26,6 +28,8 @@ ALL_TABLES: dict[str, Table] = {
         *ADMIN_TABLES,
         *BOOKKEEPING_TABLES,
         *ALLOCATION_TABLES,
+        *ALERT_TABLES,
+        *WATCH_TABLES,
     )
 }
 

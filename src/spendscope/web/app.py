@@ -123,7 +123,7 @@ def create_app(
     dashboard answers to, with `settings.allowed_hosts`."""
     from ..sync.service import SyncService
     from ..warehouse.connection import Warehouse
-    from . import api, api_allocation, api_connections, api_watch
+    from . import api, api_allocation, api_budgets, api_connections, api_watch
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
     from .models import JSON
@@ -243,6 +243,7 @@ def create_app(
     app.include_router(api_connections.router)
     app.include_router(api_allocation.router)
     app.include_router(api_watch.router)
+    app.include_router(api_budgets.router)
     add_docs_routes(app, not_found)
 
     def page(html: str) -> Callable[[], Response]:
