@@ -1,4 +1,5 @@
-"""`spendscope alerts channels add|list|remove`, `alerts test-send` and `alerts log`."""
+"""`spendscope alerts channels add|list|remove`, `alerts test-send`, `alerts evaluate` and
+`alerts log`."""
 
 from __future__ import annotations
 
@@ -222,6 +223,61 @@ def test_send(channel: str, home: str | None) -> None:
     click.echo(f"sent: test alert to {where}: {outcome.summary()}")
     if busy:
         click.echo("note: not logged: spendscope serve holds the warehouse", err=True)
+
+
+@alerts.command("evaluate")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be sent, and to which channels; send nothing, change nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Every alert and delivery as JSON.")
+@home_option
+@friendly
+def alerts_evaluate(dry_run: bool, as_json: bool, home: str | None) -> None:
+    """Evaluate the budgets and deliver their alerts to every channel (what `serve` does after
+    each sync; for cron). One line per alert: status, severity, title, and per channel the
+    outcome. Exits non-zero if a notification could not be delivered (it is then dead: see
+    `alerts log --dead`)."""
+    import json
+
+    from ..errors import WarehouseError
+    from ..refresh import initialize
+    from ..warehouse.connection import Warehouse
+    from ..watch.alerting import describe, describe_delivery, evaluate_alerts
+
+    settings = load_settings(home)
+    with serving(settings) as server:
+        if server is not None:
+            raise WarehouseError(
+                f"spendscope serve (process {server.info.pid}) holds the warehouse and "
+                "evaluates the alerts after each sync.",
+                "Stop it to evaluate from here.",
+            )
+    wh = Warehouse(settings)
+    try:
+        initialize(wh)
+        found = evaluate_alerts(settings, wh, now(), dry_run=dry_run)
+    finally:
+        wh.close()
+    if as_json:
+        click.echo(json.dumps(found.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in describe(found.results):
+            click.echo(line)
+        if not found.results:
+            click.echo("nothing to send", err=True)
+        if not found.channels:
+            click.echo("note: no channel: spendscope alerts channels add …", err=True)
+        if dry_run:
+            click.echo("dry run: nothing was sent and no state changed", err=True)
+    if found.failed:
+        result, delivery = found.failed[0]
+        more = f" (and {len(found.failed) - 1} more)" if len(found.failed) > 1 else ""
+        fail(
+            f"alert {result.alert.title!r} not delivered: {describe_delivery(delivery)}{more}; "
+            "see spendscope alerts log --dead"
+        )
 
 
 def _log_rows(settings: Settings, limit: int, dead: bool) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""`spendscope status`: each connection's health, then its recent events."""
+"""`spendscope status`: each connection's health, the alert notifications never delivered
+(dead), then each connection's recent events."""
 
 from __future__ import annotations
 
@@ -66,8 +67,23 @@ def _status(settings: Settings, server: RunningServer | None, n_events: int, fmt
                 "last_error": h.get("last_error"),
             }
         )
+    dead = _dead(settings, server)
+    if fmt == "json":
+        columns = [*COLUMNS, "dead_deliveries"]
+        rows = [{**r, "dead_deliveries": dead} for r in rows]
+        click.echo(render(rows, columns, fmt))
+        return
     click.echo(render(rows, COLUMNS, fmt, kinds={"rows": COUNT, "rejected": COUNT}))
-    if fmt != "table" or not n_events:
+    if fmt != "table":
+        return
+    if dead and dead["count"]:
+        newest = dead["newest"]
+        click.echo(
+            f"\nalerts: {dead['count']} notification(s) never delivered (dead); newest: "
+            f"{newest['title']!r} to channel {newest['channel']} "
+            f"(see spendscope alerts log --dead)"
+        )
+    if not n_events:
         return
     if server is not None:
         from .remote import decode_events, path_of
@@ -86,6 +102,33 @@ def _status(settings: Settings, server: RunningServer | None, n_events: int, fmt
                 _show_events(c.label, recent_events(wh, c.label, n_events))
         finally:
             wh.close()
+
+
+def _dead(settings: Settings, server: RunningServer | None) -> dict[str, Any] | None:
+    """The dead notifications: their count and the newest (`at`, `channel`, `title`, `status`,
+    `error`); None while `serve` holds the warehouse (it can't be read from here)."""
+    if server is not None:
+        return None
+    if not settings.warehouse_path.exists():
+        return {"count": 0, "newest": None}
+    from ..notify.records import dead_summary
+    from ..warehouse.connection import Warehouse
+
+    wh = Warehouse(settings)
+    try:
+        count, row = dead_summary(wh)
+    finally:
+        wh.close()
+    newest = None
+    if row is not None:
+        newest = {
+            "at": row["last_attempt_at"],
+            "channel": row["channel"],
+            "title": row["title"],
+            "status": row["status"],
+            "error": row["last_error"],
+        }
+    return {"count": count, "newest": newest}
 
 
 def _show_events(label: str, events: list[dict[str, Any]]) -> None:

@@ -165,6 +165,51 @@ def open_notice(
     return notice, claims, skipped
 
 
+def preview_notice(
+    warehouse: Warehouse, alert: Alert, channels: Sequence[Channel], now: datetime
+) -> list[Skipped]:
+    """What `open_notice` would do with `alert` at `now`, read only: per channel `would_send`,
+    or the state that makes it send nothing (`sent`, `dead`, `pending`, `not_notified`). A
+    resolved alert that never fired gives no row (it has nothing to clear)."""
+    with warehouse.cursor() as cur:
+        row = cur.execute(
+            f"SELECT status, cycle FROM {INSTANCES} WHERE fingerprint = ?", [alert.fingerprint]
+        ).fetchone()
+        if row is None:
+            if alert.status == "resolved":
+                return []
+            return [Skipped(c.name, "would_send", 0) for c in channels]
+        cycle = int(row[1])
+        if alert.status == "firing" and row[0] == "resolved":
+            return [Skipped(c.name, "would_send", 0) for c in channels]
+        out = []
+        for channel in channels:
+            key = delivery_key(channel.name, alert.fingerprint, cycle, alert.status)
+            found = cur.execute(
+                f"SELECT state, attempts, lease_until FROM {DELIVERIES} WHERE row_key = ?", [key]
+            ).fetchone()
+            if found is None:
+                fired = delivery_key(channel.name, alert.fingerprint, cycle, "firing")
+                notified = cur.execute(
+                    f"SELECT 1 FROM {DELIVERIES} WHERE row_key = ?", [fired]
+                ).fetchone()
+                state = "not_notified" if alert.status == "resolved" and not notified else None
+                out.append(Skipped(channel.name, state or "would_send", 0))
+            elif found[0] == "pending" and (found[2] is None or _utc(found[2]) <= now):
+                out.append(Skipped(channel.name, "would_send", int(found[1])))
+            else:
+                out.append(Skipped(channel.name, str(found[0]), int(found[1])))
+    return out
+
+
+def dead_summary(warehouse: Warehouse) -> tuple[int, dict[str, Any] | None]:
+    """How many notifications are dead, and the newest of them (None when there is none)."""
+    with warehouse.cursor() as cur:
+        (count,) = cur.execute(f"SELECT count(*) FROM {DELIVERIES} WHERE state = 'dead'").fetchone()
+    newest = dead_deliveries(warehouse, 1)
+    return int(count), (newest[0] if newest else None)
+
+
 def record_attempt(
     warehouse: Warehouse,
     channel: Channel,

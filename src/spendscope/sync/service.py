@@ -4,6 +4,11 @@ DuckDB lets one process write a database file, so while the dashboard runs, its 
 one that syncs: a single background thread runs one sync at a time on the app's warehouse, and
 the API reports its state. Operations that change the warehouse otherwise (deleting a
 connection) hold `exclusive()`: no sync runs while they do, and none starts.
+
+After a sync in which at least one connection succeeded, the service runs its `after_sync`
+hook (what `serve` evaluates alerts with). The hook returns warnings (alerts not delivered),
+written to the event log of the connections synced; an error of the hook is logged there too,
+and the server keeps running.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ class SyncService:
         scheduled: bool,
         now: Callable[[], datetime] | None = None,
         client_options: dict[str, Any] | None = None,
+        after_sync: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.settings = settings
+        self._after_sync = after_sync
         self.warehouse = warehouse
         self.scheduled = scheduled and settings.refresh_hours > 0
         self._now = now or (lambda: datetime.now(UTC))
@@ -138,6 +145,7 @@ class SyncService:
                 }
                 for r in reports
             ]
+            self.run_after_sync([r.label for r in reports if r.error is None])
         except Exception as exc:  # reported through the API, the server keeps running
             from ..errors import SpendscopeError
 
@@ -152,6 +160,36 @@ class SyncService:
                         hours=self.settings.refresh_hours
                     )
                 self.finished.set()
+
+    def run_after_sync(self, labels: Sequence[str]) -> None:
+        """Run the `after_sync` hook after a sync of `labels` (the connections that synced;
+        none: nothing runs). Its warnings, or its error, go to their event log; never raises."""
+        if self._after_sync is None or not labels:
+            return
+        from ..errors import SpendscopeError
+
+        events: list[tuple[str, str, dict[str, Any]]]
+        try:
+            events = [("warning", w, {}) for w in self._after_sync()]
+        except Exception as exc:
+            error = exc.message if isinstance(exc, SpendscopeError) else repr(exc)
+            log.warning("alert evaluation after the sync failed: %s", error)
+            events = [("error", "alert evaluation after the sync failed", {"error": error})]
+        if not events:
+            return
+        from ..warehouse.schema import to_arrow
+        from ..warehouse.tables import EVENTS
+        from .reports import event_row
+
+        rows = [
+            event_row(label, level, "notice", message, detail, at=self._now())
+            for label in labels
+            for level, message, detail in events
+        ]
+        try:
+            self.warehouse.load({EVENTS.name: to_arrow(EVENTS, rows)})
+        except Exception as exc:  # the event log itself failed: the server keeps running
+            log.warning("could not log the alert evaluation's outcome: %r", exc)
 
     # -- the schedule --------------------------------------------------------------------------
     def start_schedule(self, last_success: datetime | None) -> None:

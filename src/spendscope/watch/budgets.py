@@ -139,11 +139,13 @@ def read_figures(
     return out
 
 
-def evaluate_budgets(warehouse: Warehouse, now: datetime) -> list[BudgetEvent]:
+def evaluate_budgets(
+    warehouse: Warehouse, now: datetime, *, dry_run: bool = False
+) -> list[BudgetEvent]:
     """Step every budget threshold's state as of `now` and return the events to send: at most
     one firing and one resolved event per budget and month, each naming its most severe
     threshold. States and events come from one transaction; on the same data, a second run
-    returns no event."""
+    returns no event. With `dry_run`, the events are returned and no state is written."""
     now = now.astimezone(UTC)
     month = now.date().replace(day=1)
     budgets = load_budgets(warehouse)
@@ -156,5 +158,6 @@ def evaluate_budgets(warehouse: Warehouse, now: datetime) -> list[BudgetEvent]:
             if bf.figures is not None and current.get(name) == budgets[name]
         }
         changes = plan(current, figures, read_states(cur), month, now)
-        write_states(cur, changes.states, changes.dropped, now)
+        if not dry_run:
+            write_states(cur, changes.states, changes.dropped, now)
     return changes.events

@@ -123,6 +123,7 @@ def create_app(
     dashboard answers to, with `settings.allowed_hosts`."""
     from ..sync.service import SyncService
     from ..warehouse.connection import Warehouse
+    from ..watch.alerting import after_sync
     from . import api, api_allocation, api_budgets, api_connections, api_watch
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
@@ -132,7 +133,12 @@ def create_app(
     wh = warehouse or Warehouse(settings)
     clock = now or (lambda: datetime.now(UTC))
     sync = SyncService(
-        settings, wh, scheduled=scheduled_sync, now=clock, client_options=client_options
+        settings,
+        wh,
+        scheduled=scheduled_sync,
+        now=clock,
+        client_options=client_options,
+        after_sync=after_sync(settings, wh, clock),
     )
     state = AppState(settings, wh, sync, token or None, clock)
     bind = settings.serve_host if host is None else host
