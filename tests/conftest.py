@@ -327,7 +327,51 @@ def browser(playwright_driver: Any) -> Iterator[Any]:
         b.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# -- the order of the tests and their workers ---------------------------------------------------
+
+
+def work_group(item: pytest.Item) -> str | None:
+    """The tests that must run on one worker, one after another: those of an `xdist_group`, and
+    those that share a module-scoped fixture of their own module (built once instead of once
+    per worker, and again each time another module's test ran in between)."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    if names:
+        return "_".join(sorted(names))
+    module = item.getparent(pytest.Module)
+    info = getattr(item, "_fixtureinfo", None)
+    if module is None or info is None:
+        return None
+    for defs in info.name2fixturedefs.values():
+        if defs and defs[-1].scope == "module" and defs[-1].baseid == module.nodeid:
+            return module.nodeid
+    return None
+
+
+def _join_group(item: pytest.Item, group: str) -> None:
+    """What `--dist loadgroup` does to a grouped test's id (`<id>@<group>`, the scheduler's sign
+    of a group), done here too: pytest-xdist 3.8 writes it where pytest 9.2 no longer reads it,
+    so its groups would silently be spread over the workers."""
+    if item.nodeid.endswith(f"@{group}"):
+        return  # xdist's own suffix took effect
+    nodeid = f"{item.nodeid}@{group}"
+    if hasattr(item, "_id"):  # pytest >= 9.2: a structured id
+        from _pytest.nodeid import NodeId
+
+        item._id = NodeId.parse(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first (stable otherwise): spread over the workers from the start, they do not
-    leave one worker running alone at the end."""
+    leave one worker running alone at the end. Under `--dist loadgroup`, each group's tests go to
+    one worker as a unit (see `work_group`)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            group = work_group(item)
+            if group is not None:
+                _join_group(item, group)

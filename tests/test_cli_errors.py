@@ -1,7 +1,7 @@
 """Errors reach users as one line and a non-zero exit, never as a Python traceback: bad input,
 unknown connections, a held or damaged warehouse, an unreachable API, a damaged connection store,
 and bugs (an "internal error" line naming the log). The trace goes to the log, or to stderr with
-`--debug`. Every case runs the real `spendscope` in a subprocess."""
+`--debug`. Every case runs the real `spendscope` in a child process of its own."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import forked
 from spendscope.config import load_settings
 from spendscope.connections import ConnectionStore
 from spendscope.errorlog import LOG_MAX_BYTES, LOG_NAME
@@ -23,10 +24,14 @@ KEY = "sk-ant-admin01-" + "Kp3" * 30 + "w9AA"
 
 
 def run(home: Path, *args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SPENDSCOPE_HOME": str(home), "SPENDSCOPE_SECRET_KEY": MASTER}
-    for name in ("SPENDSCOPE_KEY", "SPENDSCOPE_DEBUG"):
-        env.pop(name, None)
-    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "spendscope", *args]
+    """`spendscope <args>` in a child process (forked ready-imported, see `forked.py`), or
+    `python -c <code>`."""
+    env = {"SPENDSCOPE_HOME": str(home), "SPENDSCOPE_SECRET_KEY": MASTER}
+    drop = ("SPENDSCOPE_KEY", "SPENDSCOPE_DEBUG")
+    if code is None:
+        return forked.cli(args, env, drop=drop, timeout=120)
+    env = {**{k: v for k, v in os.environ.items() if k not in drop}, **env}
+    cmd = [sys.executable, "-c", code]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -166,7 +166,7 @@ def _build_plan(url: str) -> Callable[[Path], None]:
     return build
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not per module: the kills are spread over the workers
 def plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
     with RunningSimulator(SimConfig(seed=42, rpm=0), now=NOW) as sim:
         built = built_once(tmp_path_factory, "crash-plan", _build_plan(sim.url))

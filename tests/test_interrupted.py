@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+import forked
 from conftest import NOW, Api, connect, make_settings, sync
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
@@ -44,16 +45,9 @@ def health(wh: Warehouse) -> dict[str, Any]:
 
 
 def status(settings: Settings) -> dict[str, Any]:
-    env = {**os.environ, "SPENDSCOPE_HOME": str(settings.home)}
-    env["SPENDSCOPE_SECRET_KEY"] = "test-master-key"
-    r = subprocess.run(
-        [sys.executable, "-m", "spendscope", "status", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`spendscope status --json` in a child process of its own (see `forked.py`)."""
+    env = {"SPENDSCOPE_HOME": str(settings.home), "SPENDSCOPE_SECRET_KEY": "test-master-key"}
+    r = forked.cli(["status", "--json"], env, timeout=120)
     assert r.returncode == 0, r.stderr
     rows: list[dict[str, Any]] = json.loads(r.stdout)
     return next(row for row in rows if row["connection"] == "acme")

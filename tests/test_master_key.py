@@ -6,9 +6,7 @@ and exits non-zero naming it. Real store, real simulator, real CLI in a subproce
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+import forked
 from conftest import NOW, Api, connect, make_settings
 from spendscope.config import Settings, load_settings
 from spendscope.connections import ConnectionStore
@@ -29,22 +28,19 @@ DAYS = 3
 def cli(
     home: Path, *args: str, master: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`spendscope <args>` in a child process of its own (see `forked.py`)."""
     env = {
-        **os.environ,
         "SPENDSCOPE_HOME": str(home),
         "SPENDSCOPE_NOW": NOW.isoformat(),
         "SPENDSCOPE_CONSOLE_BACKFILL_DAYS": str(DAYS),
         "SPENDSCOPE_ENTERPRISE_BACKFILL_DAYS": str(DAYS),
         "SPENDSCOPE_ANALYTICS_RPM": "0",
     }
-    for name in ("SPENDSCOPE_SECRET_KEY", "SPENDSCOPE_KEY", "SPENDSCOPE_DEBUG"):
-        env.pop(name, None)
+    drop = ["SPENDSCOPE_SECRET_KEY", "SPENDSCOPE_KEY", "SPENDSCOPE_DEBUG"]
     if master is not None:
         env["SPENDSCOPE_SECRET_KEY"] = master
-    cmd = [sys.executable, "-m", "spendscope", *args]
-    return subprocess.run(
-        cmd, env=env, input=stdin, capture_output=True, text=True, timeout=300, check=False
-    )
+        drop.remove("SPENDSCOPE_SECRET_KEY")
+    return forked.cli(args, env, drop=drop, stdin=stdin)
 
 
 def by_label(rows: list[dict[str, Any]], key: str = "connection") -> dict[str, dict[str, Any]]:

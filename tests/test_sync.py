@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,9 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
+import forked
 from conftest import BACKFILL_DAYS, Api, connect, copy_home, make_settings, sync
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
@@ -39,11 +37,14 @@ TRUTH_TOKENS = {
 
 
 def query(settings: Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    """Rows of a read, through the warehouse's own connection settings: the dashboard a test of
+    this worker served over the session's warehouse may hold it open in this process (DuckDB
+    opens one file once per process, with one configuration)."""
+    wh = Warehouse(settings)
     try:
-        return con.execute(sql, list(params)).fetchall()
+        return wh.read(sql, *params)
     finally:
-        con.close()
+        wh.close()
 
 
 def truth_by_day(api: Api, org: str, start: str, end: str, **kw: Any) -> dict[Any, dict[str, Any]]:
@@ -396,17 +397,13 @@ def test_enterprise_precedence_counts_the_parent(
 
 
 def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`spendscope <args>` in a child process of its own (see `forked.py`)."""
     env = {
-        **os.environ,
         "SPENDSCOPE_HOME": str(home),
         "SPENDSCOPE_SECRET_KEY": "cli-key",
         "SPENDSCOPE_NOW": NOW.isoformat(),
     }
-    env.pop("SPENDSCOPE_KEY", None)
-    cmd = [sys.executable, "-m", "spendscope", *args]
-    return subprocess.run(
-        cmd, env=env, input=stdin, capture_output=True, text=True, timeout=600, check=False
-    )
+    return forked.cli(args, env, drop=("SPENDSCOPE_KEY",), stdin=stdin, timeout=600)
 
 
 @pytest.mark.parametrize(

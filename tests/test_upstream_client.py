@@ -672,3 +672,29 @@ def test_repr_and_counters_never_show_the_key(api: Api, console_key: str) -> Non
     assert console_key not in text
     assert client.key_hint.startswith("sk-ant-admin01-…")
     assert len(client.key_hint) < 25
+
+
+def test_https_clients_share_one_verifying_context_and_plain_http_loads_no_bundle() -> None:
+    import ssl
+
+    from spendscope.upstream.client import tls_context, verify_for
+
+    contexts: list[ssl.SSLContext] = []
+    threads = [
+        threading.Thread(target=lambda: contexts.append(verify_for("https://api.example")))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {id(c) for c in contexts} == {id(tls_context())}  # one context, shared
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert tls_context().check_hostname
+    assert tls_context().cert_store_stats()["x509_ca"] > 0
+    plain = verify_for("http://127.0.0.1:8080")
+    assert plain is not tls_context()
+    # never used for plain HTTP; should it be, it verifies and trusts no certificate
+    assert plain.verify_mode == ssl.CERT_REQUIRED
+    assert plain.check_hostname
+    assert plain.cert_store_stats()["x509_ca"] == 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -104,31 +105,25 @@ def _status(settings: Settings, server: RunningServer | None, n_events: int, fmt
             wh.close()
 
 
-def _dead(settings: Settings, server: RunningServer | None) -> dict[str, Any] | None:
+def _dead(settings: Settings, server: RunningServer | None) -> dict[str, Any]:
     """The dead notifications: their count and the newest (`at`, `channel`, `title`, `status`,
-    `error`); None while `serve` holds the warehouse (it can't be read from here)."""
+    `error`), read from the warehouse, or from `serve` while it holds it."""
     if server is not None:
-        return None
+        answer = server.get("/api/v1/alerts/dead")
+        newest = answer.get("newest")
+        if newest and newest.get("at"):
+            newest["at"] = datetime.fromisoformat(newest["at"])
+        return {"count": int(answer["count"]), "newest": newest}
     if not settings.warehouse_path.exists():
         return {"count": 0, "newest": None}
-    from ..notify.records import dead_summary
+    from ..notify.records import dead_report
     from ..warehouse.connection import Warehouse
 
     wh = Warehouse(settings)
     try:
-        count, row = dead_summary(wh)
+        return dead_report(wh)
     finally:
         wh.close()
-    newest = None
-    if row is not None:
-        newest = {
-            "at": row["last_attempt_at"],
-            "channel": row["channel"],
-            "title": row["title"],
-            "status": row["status"],
-            "error": row["last_error"],
-        }
-    return {"count": count, "newest": newest}
 
 
 def _show_events(label: str, events: list[dict[str, Any]]) -> None:

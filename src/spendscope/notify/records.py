@@ -210,6 +210,22 @@ def dead_summary(warehouse: Warehouse) -> tuple[int, dict[str, Any] | None]:
     return int(count), (newest[0] if newest else None)
 
 
+def dead_report(warehouse: Warehouse) -> dict[str, Any]:
+    """`{count, newest}` of the dead notifications, as `status` and the API show them: the
+    newest with its `at`, `channel`, `title`, `status` and `error` (None when there is none)."""
+    count, row = dead_summary(warehouse)
+    newest = None
+    if row is not None:
+        newest = {
+            "at": row["last_attempt_at"],
+            "channel": row["channel"],
+            "title": row["title"],
+            "status": row["status"],
+            "error": row["last_error"],
+        }
+    return {"count": count, "newest": newest}
+
+
 def record_attempt(
     warehouse: Warehouse,
     channel: Channel,

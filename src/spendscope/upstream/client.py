@@ -10,11 +10,9 @@ The key is sent in `x-api-key` and appears nowhere else: not in `repr()`, logs o
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
-import re
 import ssl
 import threading
 import time
@@ -120,9 +118,20 @@ class Response:
 
 # An integer literal orjson cannot hold exactly (it turns those beyond 64 bits into floats):
 # 20 digits, or a negative one of 19 (below -2^63). Strings that merely contain such a run of
-# digits only cost the slower decoder.
-_WIDE_INTEGER = re.compile(rb"\d{20}|-\d{19}")
+# digits only cost the slower decoder. Looked for in the body's shape — each digit as "1", the
+# minus sign as itself, any other byte as a space — two substring searches in C, where a regular
+# expression would try a match at every digit of a body of megabytes.
+_SHAPE = bytes(
+    ord("1") if chr(i).isascii() and chr(i).isdigit() else (i if chr(i) == "-" else ord(" "))
+    for i in range(256)
+)
+_WIDE = (b"1" * 20, b"-" + b"1" * 19)
 _MAX_INT_DIGITS = 4000  # Python's int() refuses longer literals (sys.int_info)
+
+
+def _has_wide_integer(content: bytes) -> bool:
+    shape = content.translate(_SHAPE)
+    return any(run in shape for run in _WIDE)
 
 
 def _no_constant(name: str) -> Any:
@@ -138,7 +147,7 @@ def decode_json(content: bytes) -> Any:
     """A JSON body, numbers exact: orjson, and the standard decoder (integers of any size, kept
     exact) for a body holding an integer beyond 64 bits or one orjson refuses (a number too
     large for a double, a lone surrogate). None when it is not JSON at all."""
-    if not _WIDE_INTEGER.search(content):
+    if not _has_wide_integer(content):
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -206,11 +215,27 @@ def _error_from(response: httpx.Response, path: str, attempts: int) -> UpstreamE
     )
 
 
-@functools.cache
+_tls_lock = threading.Lock()
+_tls: dict[str, ssl.SSLContext] = {}
+
+
 def tls_context() -> ssl.SSLContext:
     """The certificate-verifying TLS context every client shares: loading the CA bundle costs
-    ~0.15 s, paid once per process instead of once per client (a sync makes one per feed)."""
-    return httpx.create_ssl_context()
+    ~0.15 s, paid once per process instead of once per client (a sync makes one per feed, and
+    its feeds' threads ask at once: one loads it, the others wait for it)."""
+    with _tls_lock:
+        if "verifying" not in _tls:
+            _tls["verifying"] = httpx.create_ssl_context()
+        return _tls["verifying"]
+
+
+def verify_for(base_url: str) -> ssl.SSLContext:
+    """The TLS context for a client of `base_url`. Plain HTTP (a simulator or proxy on loopback)
+    never negotiates TLS, so it skips loading the CA bundle; its context trusts no certificate,
+    should it ever be asked to."""
+    if base_url.lower().startswith("https:"):
+        return tls_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class AnthropicClient:
@@ -262,7 +287,7 @@ class AnthropicClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
-            verify=tls_context(),
+            verify=verify_for(self.base_url),
         )
         self._lock = threading.Lock()
         self.requests = 0

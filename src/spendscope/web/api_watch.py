@@ -11,11 +11,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ..notify.records import dead_report
 from ..watch.outlook import answer, forecast_scope
 from .deps import State, WarehouseDep
 from .errors import ERROR_RESPONSES
 from .models import JSON
-from .models_watch import ForecastOut
+from .models_watch import DeadDeliveriesOut, ForecastOut
 
 WATCH = "Forecasts"
 router = APIRouter(prefix="/api/v1", default_response_class=JSON, responses=ERROR_RESPONSES)
@@ -48,3 +49,15 @@ def forecast(
     ] = None,
 ) -> dict[str, Any]:
     return answer(forecast_scope(warehouse, scope, state.now(), by or None))
+
+
+@router.get(
+    "/alerts/dead",
+    tags=[WATCH],
+    response_model=DeadDeliveriesOut,
+    summary="Alert notifications that never arrived",
+    description="How many deliveries are dead (every attempt failed, docs/alerts.md) and the "
+    "newest of them; what `spendscope status` shows.",
+)
+def dead_deliveries(warehouse: WarehouseDep) -> dict[str, Any]:
+    return dead_report(warehouse)

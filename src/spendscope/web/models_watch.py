@@ -84,3 +84,18 @@ class ForecastOut(Out):
         description="With `by`: each value's forecast, biggest spend first (then `Other`); "
         "their P50s add up to the scope's to the cent."
     )
+
+
+class DeadDeliveryOut(Out):
+    at: datetime | None = Field(description="The last attempt (UTC).")
+    channel: str = Field(description="The channel it was for.")
+    title: str = Field(description="The alert's title.")
+    status: str = Field(description="`firing` or `resolved`.")
+    error: str | None = Field(description="The last attempt's error, without secrets.")
+
+
+class DeadDeliveriesOut(Out):
+    """Notifications that never arrived: every attempt failed (see `alerts log --dead`)."""
+
+    count: int = Field(description="How many notifications are dead.")
+    newest: DeadDeliveryOut | None = Field(description="The most recent of them, if any.")
