@@ -7,7 +7,6 @@ through the CLI, the API and a running `serve`, and an evaluation over a synced 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import NOW, copy_home
+from serving import Serve
 from spendscope.cli import main
 from spendscope.config import Settings
 from spendscope.errors import InvalidInput
@@ -491,35 +491,8 @@ def test_the_api_answers_what_the_cli_prints(home: Path) -> None:
 @pytest.fixture
 def serving(home: Path) -> Iterator[Path]:
     """`spendscope serve --no-sync` over a copy of the synced home (its clock at NOW)."""
-    import subprocess
-    import sys
-
-    from conftest import free_port
-    from spendscope.cli.dashboard import READY_LINE
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")}
-    env.update(ENV, SPENDSCOPE_HOME=str(home))
-    cmd = [sys.executable, "-m", "spendscope", "serve", "--home", str(home), "--no-sync"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(free_port())],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # blocks until serve prints; the test's timeout bounds it
-            if line.rstrip("\n") == READY_LINE:
-                break
-        else:
-            raise AssertionError("serve exited before it was ready")
+    with Serve(home):
         yield home
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_through_a_running_serve(serving: Path, tmp_path: Path) -> None:

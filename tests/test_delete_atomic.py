@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import Api, connect, make_settings, sync
+from serving import Serve, cli_env
 from spendscope.cli import main
 from spendscope.config import Settings
 from spendscope.connections import ConnectionStore
@@ -22,7 +23,6 @@ from spendscope.faults import FAULT_ENV, FAULT_EXIT_CODE, TRACE_ENV
 from spendscope.simulator.server import RunningSimulator
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.schema import ALL_TABLES, DATASET
-from test_serve_reads import Serve, cli_env
 
 
 @pytest.fixture(scope="module")

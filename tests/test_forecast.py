@@ -6,7 +6,6 @@ where today and provisional days are never complete."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from conftest import NOW, copy_home
+from serving import Serve
 from spendscope.cli import main
 from spendscope.config import Settings
 from spendscope.watch.forecast import (
@@ -508,36 +508,9 @@ def test_teams_add_up_to_the_organization(teams: Settings) -> None:
 @pytest.fixture
 def serving(synced: Settings, tmp_path: Path) -> Iterator[Path]:
     """`spendscope serve --no-sync` over a copy of the synced home (its clock at NOW)."""
-    import subprocess
-    import sys
-
-    from conftest import free_port
-    from spendscope.cli.dashboard import READY_LINE
-
     home = copy_home(synced, tmp_path / "home").home
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSCOPE_")}
-    env.update(ENV, SPENDSCOPE_HOME=str(home))
-    cmd = [sys.executable, "-m", "spendscope", "serve", "--home", str(home), "--no-sync"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(free_port())],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # blocks until serve prints; the test's timeout bounds it
-            if line.rstrip("\n") == READY_LINE:
-                break
-        else:
-            raise AssertionError("serve exited before it was ready")
+    with Serve(home):
         yield home
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_through_a_running_serve(synced: Settings, serving: Path) -> None:

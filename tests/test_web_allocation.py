@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from conftest import NOW, copy_home
+from serving import Serve
 from spendscope.allocation import readers
 from spendscope.allocation.model import parse_mappings_csv
 from spendscope.allocation.store import import_mappings, install_rules
 from spendscope.config import Settings
 from spendscope.refresh import initialize, refresh_allocation
 from spendscope.warehouse.connection import Warehouse
-from test_serve_reads import Serve, run
+from test_serve_reads import run
 
 TODAY = NOW.date()  # 2026-11-22: October is a closed month
 START = date(2026, 10, 1)

@@ -78,7 +78,7 @@ def run_dashboard(
 
 # Printed once the server listens and `serve.json` is written: from then on, other commands
 # reach the warehouse through this server.
-READY_LINE = "  ready: status, report, connections and allocation now go through this server"
+READY_LINE = "  ready: other spendscope commands on this home now go through this server"
 
 
 def _server(config: Any, on_ready: Callable[[], None], on_stop: Callable[[], None]) -> Any:
