@@ -35,7 +35,7 @@ from spendscope.simulator.server import RunningSimulator
 from spendscope.simulator.state import SimConfig
 from spendscope.warehouse.schema import ALL_TABLES
 
-BACKFILL_DAYS = 14
+BACKFILL_DAYS = 8  # two windows per feed, as with longer backfills: each step runs more than once
 SETTINGS = (
     f"console_backfill_days = {BACKFILL_DAYS}\n"
     "reconciliation_days = 7\n"
