@@ -7,72 +7,24 @@ delivery that `status` shows; and the evaluation `serve` runs after each sync de
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from conftest import NOW, copy_home
+from receivers import Receiver, receiving
 from spendscope.cli import main
 from spendscope.config import Settings
 
 ENV = {"SPENDSCOPE_SECRET_KEY": "test-master-key", "SPENDSCOPE_NOW": NOW.isoformat()}
 
 
-# -- a receiver ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers `status`."""
-
-    status: int = 200
-    posts: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with lock:
-                    receiver.posts.append(json.loads(body))
-                    status = receiver.status
-                data = b"ok" if status < 400 else b"down"
-                self.send_response(status)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+    yield from receiving()
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -142,7 +94,7 @@ def test_evaluate_sends_the_most_severe_once_and_resolved_once(
     dry_json = json.loads(ok(evaluate(home, "--dry-run", "--json")).stdout)
     assert dry_json["dry_run"] is True
     assert [d["state"] for d in dry_json["alerts"][0]["deliveries"]] == ["would_send"]
-    assert receiver.posts == []
+    assert receiver.bodies() == []
     assert [s for _, s in states(home)] == ["ok", "ok", "ok"]
 
     # The real run: one notification for 50, 80 and 100 % crossed at once, the most severe.
@@ -166,7 +118,7 @@ def test_evaluate_sends_the_most_severe_once_and_resolved_once(
     assert [c["threshold_percent"] for c in alert["details"]["covers"]] == ["100", "80", "50"]
     (delivery,) = alert["deliveries"]
     assert (delivery["channel"], delivery["state"], delivery["sent_now"]) == ("hook", "sent", True)
-    (post,) = receiver.posts
+    (post,) = receiver.bodies()
     assert (post["status"], post["severity"], post["title"]) == ("firing", "critical", title)
     assert post["fingerprint"] == alert["fingerprint"]
     assert [s for _, s in states(home)] == ["firing", "firing", "firing"]
@@ -188,7 +140,7 @@ def test_evaluate_sends_the_most_severe_once_and_resolved_once(
     assert (
         resolved.stdout == "resolved critical: Budget org: 100 % cleared (2026-11) → hook: sent\n"
     )
-    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+    assert [(p["status"], p["fingerprint"]) for p in receiver.bodies()] == [
         ("firing", alert["fingerprint"]),
         ("resolved", alert["fingerprint"]),
     ]
@@ -201,22 +153,27 @@ def test_a_dry_run_before_a_real_run_loses_nothing(settings: Settings, receiver:
     over_budget(settings, receiver)
     for _ in range(2):
         ok(evaluate(home, "--dry-run"))
-    assert receiver.posts == []
+    assert receiver.bodies() == []
     ok(evaluate(home))
-    assert [p["status"] for p in receiver.posts] == ["firing"]
+    assert [p["status"] for p in receiver.bodies()] == ["firing"]
 
 
 def test_a_receiver_that_always_fails_leaves_a_dead_delivery_status_shows(
-    settings: Settings, receiver: Receiver
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from spendscope.notify import delivery
+
     home = settings.home
     over_budget(settings, receiver)
     receiver.status = 503
     healthy = json.loads(ok(cli(home, "status", "--json")).stdout)
     assert {r["dead_deliveries"]["count"] for r in healthy} == {0}
 
-    failed = evaluate(home, SPENDSCOPE_ALERT_ATTEMPTS="2", SPENDSCOPE_ALERT_BACKOFF_SECONDS="0.01")
+    waits: list[float] = []  # the backoff goes through the injected sleeper: nothing waits
+    monkeypatch.setattr(delivery, "sleeper", waits.append)
+    failed = evaluate(home, SPENDSCOPE_ALERT_ATTEMPTS="2", SPENDSCOPE_ALERT_BACKOFF_SECONDS="30")
     assert failed.exit_code == 1, (failed.stdout, failed.stderr)
+    assert waits == [30.0]
     assert len(receiver.posts) == 2  # both attempts
     assert "hook: dead after 2 attempt(s) (HTTP 503" in failed.stdout
     assert "error: alert 'Budget org: 100 % of" in failed.stderr
@@ -257,9 +214,9 @@ def test_serve_evaluates_after_a_sync(settings: Settings, receiver: Receiver) ->
             after_sync=after_sync(settings, wh, lambda: NOW),
         )
         service.run_after_sync([])  # nothing synced: nothing evaluated
-        assert receiver.posts == []
+        assert receiver.bodies() == []
         service.run_after_sync(["acme-console"])
-        assert [(p["status"], p["severity"]) for p in receiver.posts] == [("firing", "critical")]
+        assert [(p["status"], p["severity"]) for p in receiver.bodies()] == [("firing", "critical")]
         service.run_after_sync(["acme-console"])
         assert len(receiver.posts) == 1
 
@@ -279,3 +236,67 @@ def test_serve_evaluates_after_a_sync(settings: Settings, receiver: Receiver) ->
         assert "boom" in json.loads(logged[0][3])["error"]
     finally:
         wh.close()
+
+
+def test_a_route_holds_the_alert_and_a_later_evaluation_sends_it(
+    settings: Settings, receiver: Receiver
+) -> None:
+    home = settings.home
+    over_budget(settings, receiver)
+    add_hook(home, receiver, "later")
+    r = cli(home, "alerts", "routes", "add", "wait", "--channel", "later", "--group-wait", "10m")
+    ok(r)
+    title = json.loads(ok(evaluate(home, "--dry-run", "--json")).stdout)["alerts"][0]["title"]
+    preview = ok(evaluate(home, "--dry-run"))
+    assert preview.stdout == (
+        f"firing critical: {title} → hook: would send; later: would hold until "
+        "2026-11-22 12:10 UTC\n"
+    )
+    first = ok(evaluate(home))
+    assert first.stdout == (
+        f"firing critical: {title} → hook: sent; later: held until 2026-11-22 12:10 UTC\n"
+    )
+    assert "note: 1 notification(s) held for later (a group), due 2026-11-22 12:10 UTC" in (
+        first.stderr
+    )
+    assert len(receiver.posts) == 1
+    soon = NOW.replace(minute=9).isoformat()
+    assert ok(evaluate(home, SPENDSCOPE_NOW=soon)).stdout == ""  # not due yet
+    due = NOW.replace(minute=10).isoformat()
+    sent = ok(evaluate(home, SPENDSCOPE_NOW=due))
+    assert sent.stdout == "group route wait (1 notification) → later: sent\n"
+    assert [(p.path, p.json()["title"]) for p in receiver.posts] == [
+        ("/hooks/secret-token", title),
+        ("/hooks/secret-token", title),
+    ]
+    assert ok(evaluate(home, SPENDSCOPE_NOW=due)).stdout == ""
+
+
+@pytest.mark.slow
+def test_log_and_evaluate_go_through_serve(settings: Settings, receiver: Receiver) -> None:
+    from serving import Serve
+
+    home = settings.home
+    amount = over_budget(settings, receiver)
+    title = f"Budget org: 100 % of ${amount:,} reached (2026-11)"
+    with Serve(home):
+        dry = ok(evaluate(home, "--dry-run"))
+        assert dry.stdout == f"firing critical: {title} → hook: would send\n"
+        assert receiver.posts == []
+        found = json.loads(ok(evaluate(home, "--json")).stdout)
+        assert (found["sent"], found["failed"], found["flushed"], found["held"]) == (1, 0, [], [])
+        assert [d["state"] for d in found["alerts"][0]["deliveries"]] == ["sent"]
+        assert [p["title"] for p in receiver.bodies()] == [title]
+        again = ok(evaluate(home))
+        assert (again.stdout, again.stderr) == ("", "nothing to send\n")
+        served_log = json.loads(ok(cli(home, "alerts", "log", "--json")).stdout)
+        served_table = ok(cli(home, "alerts", "log")).stdout
+        served_dead = ok(cli(home, "alerts", "log", "--dead", "--json")).stdout
+    assert [(r["channel"], r["outcome"], r["title"]) for r in served_log] == [
+        ("hook", "sent", title)
+    ]
+    assert json.loads(served_dead) == []
+    # the same as read from the warehouse once serve is gone
+    assert json.loads(ok(cli(home, "alerts", "log", "--json")).stdout) == served_log
+    assert ok(cli(home, "alerts", "log")).stdout == served_table
+    assert len(receiver.posts) == 1

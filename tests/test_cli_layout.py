@@ -22,6 +22,7 @@ COMMANDS = {
     "connections",
     "demo",
     "forecast",
+    "limits",
     "report",
     "serve",
     "simulate",

@@ -6,7 +6,6 @@ deliveries listed, and secrets never written or printed in clear."""
 
 from __future__ import annotations
 
-import email
 import hashlib
 import hmac
 import ipaddress
@@ -16,21 +15,17 @@ import ssl
 import stat
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email import policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner, Result
 
 from conftest import free_port
+from receivers import MASTER, FakeTime, Receiver, alert_settings, at_once, receiving, smtp_server
 from spendscope.cli import main
 from spendscope.config import Settings, load_settings
 from spendscope.notify import records
@@ -41,7 +36,6 @@ from spendscope.notify.senders import scrub
 from spendscope.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-MASTER = "test-master-key"
 ENV = {"SPENDSCOPE_SECRET_KEY": MASTER, "SPENDSCOPE_NOW": NOW.isoformat()}
 SIGNING = "whsec-0123456789abcdef"
 TOKEN = "T0SECRET/B0SECRET/xoxsecretpathtoken"
@@ -51,88 +45,9 @@ PASSWORD = "hunter2-smtp-password"
 # -- receivers ------------------------------------------------------------------------------
 
 
-@dataclass
-class Posted:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers from `script` (status,
-    headers, body), then 200. `echo` answers with the request's path in the body."""
-
-    script: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
-    posts: list[Posted] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with lock:
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    receiver.posts.append(Posted(self.path, headers, body))
-                    status, headers, text = (
-                        receiver.script.pop(0) if receiver.script else (200, {}, "ok")
-                    )
-                data = text.replace("{path}", self.path).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, path: str = f"/hooks/{TOKEN}") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-class Inbox:
-    """An aiosmtpd handler keeping each message with the session it came in."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[EmailMessage, bool, bool]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append((msg, session.ssl is not None, bool(session.authenticated)))
-        return "250 Message accepted for delivery"
-
-
-def smtp_server(**kwargs: Any) -> tuple[Controller, Inbox, int]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
-    controller.start()
-    return controller, inbox, port
+    yield from receiving(f"/hooks/{TOKEN}")
 
 
 @pytest.fixture
@@ -192,26 +107,9 @@ def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data
 # -- the set-up -----------------------------------------------------------------------------
 
 
-class FakeTime:
-    """The clock and the sleep of the retries: sleeping advances the clock, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-        self.waits: list[float] = []
-
-    def clock(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        home=tmp_path / "home", env={"SPENDSCOPE_SECRET_KEY": MASTER}, overrides={"http_timeout": 5}
-    )
+    return alert_settings(tmp_path)
 
 
 @pytest.fixture
@@ -322,28 +220,18 @@ def test_a_resolved_alert_that_never_fired_sends_nothing(
 
 
 def test_two_evaluators_at_once_send_one_notification(
-    receiver: Receiver, settings: Settings, store: ChannelStore, warehouse: Warehouse
+    receiver: Receiver, store: ChannelStore, warehouse: Warehouse
 ) -> None:
     hook = add(store, "hook", "webhook", url=receiver.url())
-    # three evaluators share the warehouse, three open it on their own
-    houses = [warehouse] * 3 + [Warehouse(settings) for _ in range(3)]
-    start = threading.Barrier(len(houses))
     found: list[Any] = []
 
-    def evaluate(wh: Warehouse) -> None:
-        start.wait()
+    def evaluate(wh: Warehouse, start: threading.Barrier) -> None:
         found.extend(deliver(budget_alert(), [hook], NOW, warehouse=wh, store=store))
 
-    threads = [threading.Thread(target=evaluate, args=(wh,)) for wh in houses]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for wh in houses[3:]:
-        wh.close()
+    at_once(warehouse, evaluate)  # three evaluators share the warehouse, three open their own
     assert len(receiver.posts) == 1
     assert sum(d.sent_now for d in found) == 1
-    assert len(found) == len(houses)
+    assert len(found) == 6
     assert warehouse.read("SELECT count(*) FROM spendscope.alert_deliveries") == [(1,)]
 
 
@@ -371,7 +259,7 @@ def test_slack_message_is_readable_and_429_retry_after_is_honoured(
 ) -> None:
     slack = add(store, "ops-slack", "slack", url=receiver.url(f"/services/{TOKEN}"))
     receiver.script = [(429, {"Retry-After": "7"}, "rate_limited")]
-    time = FakeTime()
+    time = FakeTime(NOW)
     pacing = Pacing(attempts=5, backoff_seconds=2.0, sleep=time.sleep, clock=time.clock)
     done = deliver(budget_alert(), [slack], NOW, warehouse=warehouse, store=store, pacing=pacing)
     assert [(d.state, d.attempts) for d in done] == [("sent", 2)]
@@ -397,7 +285,7 @@ def test_a_receiver_that_fails_then_recovers_gets_it_after_backoff(
 ) -> None:
     hook = add(store, "hook", "webhook", url=receiver.url())
     receiver.script = [(500, {}, "boom"), (503, {}, "busy"), (502, {}, "bad gateway")]
-    time = FakeTime()
+    time = FakeTime(NOW)
     pacing = Pacing(attempts=5, backoff_seconds=2.0, sleep=time.sleep, clock=time.clock)
     done = deliver(budget_alert(), [hook], NOW, warehouse=warehouse, store=store, pacing=pacing)
     assert [(d.state, d.attempts) for d in done] == [("sent", 4)]
@@ -415,7 +303,7 @@ def test_after_the_last_attempt_the_delivery_is_dead_and_listed(
 ) -> None:
     hook = add(store, "hook", "webhook", url=receiver.url())
     receiver.script = [(500, {}, "down")] * 10
-    time = FakeTime()
+    time = FakeTime(NOW)
     pacing = Pacing(attempts=3, backoff_seconds=1.5, sleep=time.sleep, clock=time.clock)
     kw: dict[str, Any] = {"warehouse": warehouse, "store": store, "pacing": pacing}
     done = deliver(budget_alert(), [hook], NOW, **kw)
@@ -438,7 +326,7 @@ def test_a_refused_notification_is_dead_at_once(
 ) -> None:
     hook = add(store, "hook", "webhook", url=receiver.url())
     receiver.script = [(404, {}, "no_service")]
-    time = FakeTime()
+    time = FakeTime(NOW)
     pacing = Pacing(sleep=time.sleep, clock=time.clock)
     done = deliver(budget_alert(), [hook], NOW, warehouse=warehouse, store=store, pacing=pacing)
     assert [(d.state, d.attempts) for d in done] == [("dead", 1)]
@@ -523,7 +411,7 @@ def test_email_over_starttls_with_a_login_keeps_the_password_secret(
         }
         good = add(store, "mail", "email", password=PASSWORD, **options)
         wrong = add(store, "wrong", "email", password="not-the-password", **options)
-        time = FakeTime()
+        time = FakeTime(NOW)
         pacing = Pacing(attempts=3, sleep=time.sleep, clock=time.clock)
         done = deliver(
             budget_alert(), [good, wrong], NOW, warehouse=warehouse, store=store, pacing=pacing
@@ -730,7 +618,7 @@ def test_cli_email_channel_password_from_stdin_and_dead_log(
     assert ChannelStore(settings).secrets(mail) == {"password": PASSWORD}
     wh = Warehouse(settings)
     try:
-        time = FakeTime()
+        time = FakeTime(NOW)
         pacing = Pacing(attempts=2, sleep=time.sleep, clock=time.clock)
         deliver(
             budget_alert(), [mail], NOW, warehouse=wh, store=ChannelStore(settings), pacing=pacing

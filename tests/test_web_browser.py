@@ -216,12 +216,14 @@ def test_page_loads_and_draws(
     page = tab.page
     assert page.locator("body").get_attribute("data-ready") == "1"
     expect(page.locator("#error-box")).to_be_hidden()
-    # the nav has the six pages, the current one marked
+    # the nav has the eight pages, the current one marked
     nav = page.locator("nav .nav a")
     assert nav.all_inner_texts() == [
         "Overview",
         "Explorer",
         "Allocation",
+        "Budgets",
+        "Alerts",
         "Connections",
         "Claude Code",
         "Engagement",

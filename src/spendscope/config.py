@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -32,6 +33,7 @@ from .config_values import (
     Number,
     OptionalText,
     OptionalUrl,
+    Percents,
     Refused,
     Text,
     Url,
@@ -195,6 +197,21 @@ class Settings(BaseSettings):
         "`0` means no client-side limit (server `retry-after` is still honoured).",
         json_schema_extra={"example": 120},
     )
+    spend_limits_rpm: Whole = Field(
+        60,
+        ge=0,
+        description="Client-side request limit per minute per organization on the Spend Limits "
+        "API (Claude Enterprise; its endpoints share a documented 60). `0` disables the "
+        "client-side limit.",
+        json_schema_extra={"example": 30},
+    )
+    spend_limit_thresholds: Percents = Field(
+        (Decimal(80), Decimal(100)),
+        description="Percents of a member's Anthropic spend cap at which the `spend_limit` "
+        "alert fires: once per member, threshold and month (see "
+        "[spend-limits.md](spend-limits.md#alerts)).",
+        json_schema_extra={"example": [90, 100]},
+    )
     http_timeout: Number = Field(
         30.0,
         description="Timeout of one HTTP request, in seconds.",
@@ -233,6 +250,12 @@ class Settings(BaseSettings):
         "further wait doubles (2, 4, 8, … s), up to 5 minutes. A `429` answer's `Retry-After` "
         "is waited instead.",
         json_schema_extra={"example": 5},
+    )
+    sync_failing_hours: Number = Field(
+        24.0,
+        description="How long a connection's syncs may keep failing before a `sync_failing` "
+        "alert is sent (see [alerts.md](alerts.md#sync-failing-and-data-ready)).",
+        json_schema_extra={"example": 6},
     )
     serve_host: Text = Field(
         "127.0.0.1",

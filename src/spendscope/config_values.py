@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -93,3 +94,27 @@ HomePath = Annotated[Path, _PATH, BeforeValidator(parse_home)]
 IsoDate = Annotated[
     date, Accepts("expected a date like 2026-01-01"), BeforeValidator(parse_iso_date)
 ]
+
+
+def _percents(value: Any) -> tuple[Decimal, ...]:
+    """Percents, comma-separated (or a list in settings.toml), each above 0 and at most 1000;
+    sorted, each once."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("not a list of percents")
+    found: set[Decimal] = set()
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float | Decimal):
+            raise ValueError("not a percent")
+        try:
+            pct = Decimal(str(item).strip())
+        except InvalidOperation:
+            raise ValueError("not a percent") from None
+        if not pct.is_finite() or not 0 < pct <= 1000:
+            raise Refused("each percent must be above 0 and at most 1000")
+        found.add(pct.quantize(Decimal(1)) if pct == pct.to_integral_value() else pct.normalize())
+    return tuple(sorted(found))
+
+
+_PERCENTS = Accepts("expected percents separated by commas, e.g. 80,100")
+Percents = Annotated[tuple[Decimal, ...], _PERCENTS, BeforeValidator(_percents)]

@@ -1,31 +1,24 @@
 """The connection store: `$SPENDSCOPE_HOME/connections.json`, mode 0600, keys encrypted.
 
-Writes are atomic (temp file, fsync, `os.replace`) and serialised between processes and threads
+A record file (`records_file`): writes are atomic and serialised between processes and threads
 by an exclusive `flock` on `connections.lock`; readers never see a half-written file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from .config import API_MODES, Settings
 from .errors import NotFoundLocally, SpendscopeError
-from .secrets import SecretError, Vault, mask_key
+from .records_file import RecordFile
+from .secrets import SecretError, mask_key
 
 KINDS = ("console", "enterprise")
 STATES = ("active", "deleted")
 LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-FILE_VERSION = 1
 
 
 class ConnectionStoreError(SpendscopeError):
@@ -140,8 +133,14 @@ class ConnectionStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = settings.connections_file
-        self._lock_path = settings.home / "connections.lock"
-        self._vault = Vault(settings)
+        self._file = RecordFile(
+            settings,
+            self.path,
+            error=ConnectionStoreError,
+            noun="connections",
+            remedy="remove it and connect again",
+        )
+        self._vault = self._file.vault
 
     def __repr__(self) -> str:
         return f"ConnectionStore(path={str(self.path)!r})"
@@ -149,22 +148,9 @@ class ConnectionStore:
     # --- reading ---------------------------------------------------------------------------
 
     def _load(self) -> list[Connection]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise ConnectionStoreError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
-        try:
-            data = json.loads(raw)
-            if data.get("version") != FILE_VERSION:
-                raise ValueError(f"unsupported version {data.get('version')!r}")
-            return [Connection.from_dict(item) for item in data["connections"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConnectionStoreError(
-                f"{self.path} is damaged ({exc}); restore it from a backup or remove it and "
-                "connect again"
-            ) from None
+        return self._file.read(
+            lambda data: [Connection.from_dict(item) for item in data["connections"]], []
+        )
 
     def all(self, include_deleted: bool = False) -> list[Connection]:
         """Connections in the order they were added; deleted ones only if asked."""
@@ -193,10 +179,7 @@ class ConnectionStore:
             raise ConnectionStoreError(
                 f"connection {label!r} was deleted and its key with it; connect it again"
             )
-        try:
-            return self._vault.decrypt(conn.encrypted_key)
-        except SecretError as exc:
-            raise SecretError(f"connection {label!r}: {exc}", exc.hint) from None
+        return self._file.decrypt(conn.encrypted_key, f"connection {label!r}")
 
     # --- the master key ----------------------------------------------------------------------
 
@@ -225,57 +208,17 @@ class ConnectionStore:
         already stored would stay unreadable for good. The error says where the old master key
         was and how to re-enter the keys instead."""
         stored = [c for c in self.all() if c.encrypted_key is not None]
-        if not stored or any(self._vault.can_decrypt(c.encrypted_key or "") for c in stored):
-            return
         labels = ", ".join(c.label for c in stored)
-        raise SecretError(
-            f"the stored keys of {labels} can't be decrypted: {self._vault.lost_key_problem()}; "
-            "spendscope will not start a new master key while they exist",
-            self._vault.restore_hint(),
+        self._file.refuse_lost_key(
+            [c.encrypted_key or "" for c in stored],
+            f"the stored keys of {labels}",
+            "; spendscope will not start a new master key while they exist",
         )
 
     # --- writing ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[list[Connection]]:
-        """Hold the exclusive lock across read-modify-write; yields the current connections."""
-        self.settings.ensure_home()
-        try:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ConnectionStoreError(
-                f"cannot open lock file {self._lock_path}: {exc.strerror or exc}"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield self._load()
-        finally:
-            os.close(fd)  # closing releases the flock
-
     def _save(self, connections: list[Connection]) -> None:
-        payload = {"version": FILE_VERSION, "connections": [c.to_dict() for c in connections]}
-        data = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
-        directory = self.path.parent
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".connections.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            _fsync_dir(directory)
-        except OSError as exc:
-            raise ConnectionStoreError(
-                f"could not save connections to {self.path}: {exc.strerror or exc}; "
-                "the previous file is unchanged"
-            ) from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        self._file.write({"connections": [c.to_dict() for c in connections]})
 
     def add(
         self,
@@ -296,7 +239,7 @@ class ConnectionStore:
             raise ConnectionStoreError(f"connection {label!r}: the API key is empty")
         created = now if now is not None else datetime.now(UTC)
         self.check_master_key()
-        encrypted = self._vault.encrypt(key)
+        encrypted = self._file.encrypt(key)
         conn = Connection(
             label=label,
             kind=kind,
@@ -308,7 +251,7 @@ class ConnectionStore:
             created_at=created,
             api_mode=api_mode,
         )
-        with self._locked() as connections:
+        with self._file.locked(self._load) as connections:
             _ensure_free(connections, label)
             self._save([*connections, conn])
         return conn
@@ -320,7 +263,7 @@ class ConnectionStore:
 
     def mark_deleted(self, label: str, *, now: datetime | None = None) -> Connection:
         """Delete the stored key now; keep the record (state "deleted") to label its history."""
-        with self._locked() as connections:
+        with self._file.locked(self._load) as connections:
             conn = self._find(connections, label)
             if not conn.is_active:
                 return conn
@@ -335,7 +278,7 @@ class ConnectionStore:
 
     def remove(self, label: str) -> None:
         """Remove the record entirely, key included (for `--purge`)."""
-        with self._locked() as connections:
+        with self._file.locked(self._load) as connections:
             self._find(connections, label)
             self._save([c for c in connections if c.label != label])
 
@@ -351,16 +294,3 @@ def _ensure_free(connections: list[Connection], label: str) -> None:
                 f"label {label!r} belongs to a deleted connection whose history is kept; "
                 "choose another label, or purge the old one first"
             )
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; some file systems can't fsync a directory, which is fine."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,6 +15,7 @@ from . import (
     connections,
     demo,
     forecast,
+    limits,
     report,
     serve,
     simulate,
@@ -31,6 +32,7 @@ main.add_command(report.report)
 main.add_command(allocation.allocation)
 main.add_command(forecast.forecast)
 main.add_command(budgets.budgets)
+main.add_command(limits.limits)
 main.add_command(alerts.alerts)
 main.add_command(serve.serve)
 main.add_command(demo.demo)

@@ -1,5 +1,5 @@
-"""`spendscope alerts channels add|list|remove`, `alerts test-send`, `alerts evaluate` and
-`alerts log`."""
+"""`spendscope alerts channels add|list|remove`, `alerts routes add|list|remove`, `alerts
+test-send`, `alerts evaluate` and `alerts log` (the last two through a running `serve`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 CHANNEL_COLUMNS = ["name", "kind", "target", "secrets", "created_at"]
+ROUTE_COLUMNS = [
+    "name",
+    "channels",
+    "match",
+    "timing",
+    "repeat",
+    "quiet_hours",
+    "timezone",
+    "created_at",
+]
 LOG_COLUMNS = [
     "attempted_at",
     "channel",
@@ -62,7 +72,8 @@ DEAD_ALL = [
 
 @click.group()
 def alerts() -> None:
-    """Alert delivery: channels (webhook, Slack, e-mail), test sends, the delivery log."""
+    """Alert delivery: channels (webhook, Slack, e-mail), routes, test sends, the delivery
+    log."""
 
 
 @alerts.group()
@@ -191,6 +202,133 @@ def channels_remove(name: str, home: str | None) -> None:
     click.echo(f"removed channel {removed.name} ({removed.kind})", err=True)
 
 
+@alerts.group()
+def routes() -> None:
+    """Add, list and remove routes: which alerts go to which channel, and when."""
+
+
+@routes.command("add")
+@click.argument("name")
+@click.option(
+    "--channel", "channels", multiple=True, required=True, help="A channel (repeat for more)."
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    help="Only alerts of this kind: budget, anomaly, data_ready, sync_failing, … (repeat).",
+)
+@click.option(
+    "--severity", "severities", multiple=True, help="Only this severity: info, warning, critical."
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Only alerts whose scope matches this pattern: organization, team:payments, team:*.",
+)
+@click.option(
+    "--group-by",
+    multiple=True,
+    help="Group by these fields (kind, scope, severity, subject, period); needs --group-wait.",
+)
+@click.option(
+    "--group-wait",
+    default=None,
+    help="Hold notifications this long (30s, 5m, 1h) and send each group's as one message.",
+)
+@click.option(
+    "--repeat-interval",
+    default=None,
+    help="Notify a still-firing alert again after this long (e.g. 4h); off by default.",
+)
+@click.option(
+    "--quiet-hours",
+    default=None,
+    help="Hold alerts that are not critical in this window (e.g. 22:00-07:00), then send them.",
+)
+@click.option(
+    "--digest",
+    default=None,
+    help="Instead of sending, gather the alerts into one daily message at this time (08:00).",
+)
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="The time zone of --quiet-hours and --digest (e.g. Europe/Paris).",
+)
+@home_option
+@friendly
+def routes_add(
+    name: str,
+    channels: tuple[str, ...],
+    kinds: tuple[str, ...],
+    severities: tuple[str, ...],
+    scopes: tuple[str, ...],
+    group_by: tuple[str, ...],
+    group_wait: str | None,
+    repeat_interval: str | None,
+    quiet_hours: str | None,
+    digest: str | None,
+    timezone: str,
+    home: str | None,
+) -> None:
+    """Add a route. For each channel, its routes are tried in the order they were added and
+    the first that matches an alert decides; a channel no route names gets every alert at
+    once, a channel some route names gets only what its routes match."""
+    from ..notify.channels import ChannelStore
+    from ..notify.routes import make_route
+
+    store = ChannelStore(load_settings(home))
+    route = make_route(
+        name,
+        channels,
+        known_channels=[c.name for c in store.all()],
+        kinds=kinds,
+        severities=severities,
+        scopes=scopes,
+        group_by=group_by,
+        group_wait=group_wait,
+        repeat_interval=repeat_interval,
+        quiet_hours=quiet_hours,
+        digest=digest,
+        timezone=timezone,
+        now=now(),
+    )
+    store.add_route(route)
+    shown = route.public()
+    click.echo(
+        f"added route {route.name}: {shown['match']} → {shown['channels']} ({shown['timing']})",
+        err=True,
+    )
+
+
+@routes.command("list")
+@format_options
+@home_option
+@friendly
+def routes_list(fmt: str, home: str | None) -> None:
+    """The routes in the order they are tried: channels, what they match, when they send."""
+    from ..notify.channels import ChannelStore
+    from ..output import render
+
+    rows = [r.public() for r in ChannelStore(load_settings(home)).routes()]
+    click.echo(render(rows, ROUTE_COLUMNS, fmt))
+
+
+@routes.command("remove")
+@click.argument("name")
+@home_option
+@friendly
+def routes_remove(name: str, home: str | None) -> None:
+    """Remove a route (notifications it holds are still sent when due)."""
+    from ..notify.channels import ChannelStore
+
+    removed = ChannelStore(load_settings(home)).remove_route(name)
+    click.echo(f"removed route {removed.name}", err=True)
+
+
 @alerts.command("test-send")
 @click.argument("channel")
 @home_option
@@ -235,79 +373,71 @@ def test_send(channel: str, home: str | None) -> None:
 @home_option
 @friendly
 def alerts_evaluate(dry_run: bool, as_json: bool, home: str | None) -> None:
-    """Evaluate the budgets and deliver their alerts to every channel (what `serve` does after
-    each sync; for cron). One line per alert: status, severity, title, and per channel the
-    outcome. Exits non-zero if a notification could not be delivered (it is then dead: see
-    `alerts log --dead`)."""
+    """Evaluate the budgets and deliver their alerts through the channels and routes (what
+    `serve` does after each sync; for cron), then send the notifications routes held that have
+    fallen due. One line per alert: status, severity, title, and per channel the outcome; one
+    per message of held notifications. Exits non-zero if a notification could not be delivered
+    (it is then dead: see `alerts log --dead`). While `serve` runs, it evaluates."""
     import json
 
-    from ..errors import WarehouseError
-    from ..refresh import initialize
-    from ..warehouse.connection import Warehouse
-    from ..watch.alerting import describe, describe_delivery, evaluate_alerts
+    from ..web.api_alerts import evaluate_here, evaluation_failures, evaluation_lines
 
     settings = load_settings(home)
+    found: dict[str, Any] | None = None
     with serving(settings) as server:
         if server is not None:
-            raise WarehouseError(
-                f"spendscope serve (process {server.info.pid}) holds the warehouse and "
-                "evaluates the alerts after each sync.",
-                "Stop it to evaluate from here.",
-            )
-    wh = Warehouse(settings)
-    try:
-        initialize(wh)
-        found = evaluate_alerts(settings, wh, now(), dry_run=dry_run)
-    finally:
-        wh.close()
+            found = server.post("/api/v1/alerts/evaluate", {"dry_run": dry_run})
+    if found is None:
+        found = evaluate_here(settings, now, dry_run=dry_run)
     if as_json:
-        click.echo(json.dumps(found.as_json(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     else:
-        for line in describe(found.results):
+        lines, notes = evaluation_lines(found)
+        for line in lines:
             click.echo(line)
-        if not found.results:
-            click.echo("nothing to send", err=True)
-        if not found.channels:
-            click.echo("note: no channel: spendscope alerts channels add …", err=True)
-        if dry_run:
-            click.echo("dry run: nothing was sent and no state changed", err=True)
-    if found.failed:
-        result, delivery = found.failed[0]
-        more = f" (and {len(found.failed) - 1} more)" if len(found.failed) > 1 else ""
-        fail(
-            f"alert {result.alert.title!r} not delivered: {describe_delivery(delivery)}{more}; "
-            "see spendscope alerts log --dead"
-        )
+        for note in notes:
+            click.echo(note, err=True)
+    failed = evaluation_failures(found)
+    if failed:
+        title, what = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        fail(f"alert {title!r} not delivered: {what}{more}; see spendscope alerts log --dead")
 
 
 def _log_rows(settings: Settings, limit: int, dead: bool) -> list[dict[str, Any]]:
-    if not settings.warehouse_path.exists():
-        return []
+    rows: list[dict[str, Any]] | None = None
     with serving(settings) as server:
         if server is not None:
-            from ..errors import WarehouseError
+            from .remote import as_datetime
 
-            raise WarehouseError(
-                f"spendscope serve (process {server.info.pid}) holds the warehouse, so the "
-                "delivery log can't be read from here.",
-                "Stop it and run the command again.",
-            )
-    from ..notify.records import attempt_log, dead_deliveries
-    from ..warehouse.connection import Warehouse
-
-    wh = Warehouse(settings)
-    try:
-        if dead:
-            rows = dead_deliveries(wh, limit)
-            return [{**r, "error": r["last_error"]} for r in rows]
-        rows = attempt_log(wh, limit)
-    finally:
-        wh.close()
+            if dead:
+                found = server.get("/api/v1/alerts/log/dead", {"limit": limit})["deliveries"]
+                rows = [{**r, "last_attempt_at": as_datetime(r["last_attempt_at"])} for r in found]
+            else:
+                found = server.get("/api/v1/alerts/log", {"limit": limit})["attempts"]
+                rows = [{**r, "attempted_at": as_datetime(r["attempted_at"])} for r in found]
+    if rows is None:
+        if not settings.warehouse_path.exists():
+            return []
+        rows = _local_log(settings, limit, dead)
+    if dead:
+        return [{**r, "error": r["last_error"]} for r in rows]
     for r in rows:
         r["reply"] = r["smtp_reply"] or (
             str(r["http_status"]) if r["http_status"] is not None else None
         )
     return rows
+
+
+def _local_log(settings: Settings, limit: int, dead: bool) -> list[dict[str, Any]]:
+    from ..notify.records import attempt_log, dead_deliveries
+    from ..warehouse.connection import Warehouse
+
+    wh = Warehouse(settings)
+    try:
+        return dead_deliveries(wh, limit) if dead else attempt_log(wh, limit)
+    finally:
+        wh.close()
 
 
 @alerts.command("log")
@@ -329,7 +459,8 @@ def _log_rows(settings: Settings, limit: int, dead: bool) -> list[dict[str, Any]
 @friendly
 def alerts_log(limit: int, dead: bool, fmt: str, home: str | None) -> None:
     """The delivery log: every attempt to send an alert (time, channel, alert, status,
-    outcome, HTTP status or SMTP reply, error), newest first."""
+    outcome, HTTP status or SMTP reply, error), newest first. While `serve` runs, read through
+    it."""
     from ..output import render
 
     rows = _log_rows(load_settings(home), limit, dead)

@@ -4,7 +4,9 @@ An alert's identity is its **fingerprint**, a stable digest of its kind, scope, 
 period: the same budget threshold in the same month always has the same fingerprint, whatever
 the figures, so re-evaluating the same data (or a revised copy of it) names the same alert. Its
 `status` is `firing` or `resolved`. One firing and, when it clears, one resolved notification
-are sent per channel; an alert that fires again after resolving starts a new **cycle**.
+are sent per channel (and, when a route sets a repeat interval, a **repeat** of the firing one
+each interval while it fires); an alert that fires again after resolving starts a new
+**cycle**. Notices a route holds are sent together as one message, a `Bundle`.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ def fingerprint(kind: str, scope: str, subject: str, period: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def idempotency_key(fingerprint: str, cycle: int, status: str) -> str:
+def idempotency_key(fingerprint: str, cycle: int, status: str, repeat: int = 0) -> str:
     """The key a receiver de-duplicates on: the same for every attempt (and every channel) of
-    one notification, different for the next status or cycle."""
-    text = "\x1f".join(("notice.v1", fingerprint, str(cycle), status))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    one notification, different for the next status, cycle or repeat."""
+    parts = ["notice.v1", fingerprint, str(cycle), status] + ([str(repeat)] if repeat else [])
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def json_value(value: Any) -> Any:
@@ -120,6 +122,7 @@ class Notice:
     cycle: int
     started_at: datetime
     resolved_at: datetime | None = None
+    repeat: int = 0
 
     @property
     def status(self) -> str:
@@ -127,4 +130,29 @@ class Notice:
 
     @property
     def idempotency_key(self) -> str:
-        return idempotency_key(self.alert.fingerprint, self.cycle, self.alert.status)
+        return idempotency_key(self.alert.fingerprint, self.cycle, self.alert.status, self.repeat)
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Notices sent as one message: a `group` (notices of one route group due together) or a
+    channel's daily `digest`. `label` says which (the grouped values, or the digest's day)."""
+
+    kind: str
+    label: str
+    notices: tuple[Notice, ...]
+
+    @property
+    def idempotency_key(self) -> str:
+        """A digest of its notices' keys: the same for every attempt of this message."""
+        keys = sorted(n.idempotency_key for n in self.notices)
+        text = "\x1f".join(("bundle.v1", self.kind, *keys))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many notices are firing and how many resolved."""
+        out = {"firing": 0, "resolved": 0}
+        for notice in self.notices:
+            out[notice.status] += 1
+        return out

@@ -1,36 +1,33 @@
 """Channels, where alerts are delivered: `webhook` (generic JSON, optionally signed), `slack`
 (an incoming-webhook URL) and `email` (SMTP).
 
-They are configuration, not data: they live in `$SPENDSCOPE_HOME/channels.json` beside
-`connections.json` (mode 0600; written atomically under an exclusive lock on `channels.lock`),
-so they can be changed while `spendscope serve` holds the warehouse, and survive a warehouse
-rebuilt from scratch. Their secrets — every webhook and Slack URL (a Slack URL is its own
-credential, and other URLs often carry a token), the HMAC signing secret, the SMTP password —
-are encrypted with the master key exactly as API keys are (`secrets.Vault`); the file keeps a
-masked hint of each, and nothing ever prints more than the hint.
+They are configuration, not data: they live, with the routes (`routes`), in
+`$SPENDSCOPE_HOME/channels.json` beside `connections.json` (a record file, `records_file`: mode
+0600, written atomically under an exclusive lock on `channels.lock`), so they can be changed
+while `spendscope serve` holds the warehouse, and survive a warehouse rebuilt from scratch.
+Their secrets — every webhook and Slack URL (a Slack URL is its own credential, and other URLs
+often carry a token), the HMAC signing secret, the SMTP password — are encrypted with the
+master key exactly as API keys are; the file keeps a masked hint of each, and nothing ever
+prints more than the hint.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
 import re
 import secrets
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..connections import ConnectionStore
 from ..errors import InvalidInput, NotFoundLocally, SpendscopeError
-from ..secrets import SecretError, Vault
+from ..records_file import RecordFile
+from .routes import Route, check_digests
 
 KINDS = ("webhook", "slack", "email")
 SECURITIES = ("starttls", "tls", "none")
@@ -38,7 +35,6 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 SECRET_NAMES = ("url", "signing_secret", "password")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ADDRESS = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$")
-FILE_VERSION = 1
 CHANNELS_FILE = "channels.json"
 
 
@@ -48,6 +44,10 @@ class ChannelError(SpendscopeError):
 
 class UnknownChannel(NotFoundLocally, ChannelError):
     """No channel has this name."""
+
+
+class UnknownRoute(NotFoundLocally, ChannelError):
+    """No route has this name."""
 
 
 def is_loopback(host: str) -> bool:
@@ -67,6 +67,25 @@ def mask_secret(name: str, value: str) -> str:
         parts = urlsplit(value)
         return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
     return f"…{value[-4:]}" if len(value) >= 12 else "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """What `channels.json` holds: the channels and the routes."""
+
+    channels: list[Channel]
+    routes: list[Route]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Book:
+        channels = [Channel.from_dict(item) for item in data["channels"]]
+        return cls(channels, [Route.from_dict(item) for item in data.get("routes") or []])
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            "channels": [c.to_dict() for c in self.channels],
+            "routes": [r.to_dict() for r in self.routes],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,60 +275,58 @@ def _email_options(
     return options, ({"password": password} if password else {})
 
 
-def _find(channels: list[Channel], name: str) -> Channel:
-    for channel in channels:
-        if channel.name == name:
-            return channel
-    known = ", ".join(c.name for c in channels)
-    hint = f"known channels: {known}" if known else "no channels yet"
-    raise UnknownChannel(
-        f"unknown channel {name!r}; {hint}", "Add one with `spendscope alerts channels add`."
+Named = TypeVar("Named", Channel, Route)
+
+
+def _find(items: list[Named], name: str, noun: str = "channel") -> Named:
+    """The channel (or route) called `name`, else `UnknownChannel` (`UnknownRoute`) naming
+    the known ones."""
+    for item in items:
+        if item.name == name:
+            return item
+    known = ", ".join(i.name for i in items)
+    hint = f"known {noun}s: {known}" if known else f"no {noun}s yet"
+    error = UnknownChannel if noun == "channel" else UnknownRoute
+    raise error(
+        f"unknown {noun} {name!r}; {hint}", f"Add one with `spendscope alerts {noun}s add`."
     )
 
 
 class ChannelStore:
-    """The channels of a home, in `channels.json`."""
+    """The channels of a home and the routes between them, in `channels.json`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = settings.home / CHANNELS_FILE
-        self._lock_path = settings.home / "channels.lock"
-        self._vault = Vault(settings)
+        self._file = RecordFile(
+            settings,
+            self.path,
+            error=ChannelError,
+            noun="channels",
+            remedy="remove it and add the channels again",
+        )
 
     def __repr__(self) -> str:
         return f"ChannelStore(path={str(self.path)!r})"
 
+    def _load(self) -> Book:
+        return self._file.read(Book.from_dict, Book([], []))
+
     def all(self) -> list[Channel]:
         """The channels in the order they were added."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise ChannelError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
-        try:
-            data = json.loads(raw)
-            if data.get("version") != FILE_VERSION:
-                raise ValueError(f"unsupported version {data.get('version')!r}")
-            return [Channel.from_dict(item) for item in data["channels"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ChannelError(
-                f"{self.path} is damaged ({exc}); restore it from a backup, or remove it and "
-                "add the channels again"
-            ) from None
+        return self._load().channels
+
+    def routes(self) -> list[Route]:
+        """The routes in the order they were added (the order they are tried in)."""
+        return self._load().routes
 
     def get(self, name: str) -> Channel:
         return _find(self.all(), name)
 
     def secrets(self, channel: Channel) -> dict[str, str]:
         """The channel's secrets in clear. Never print or log them."""
-        out: dict[str, str] = {}
-        for name, token in channel.secrets.items():
-            try:
-                out[name] = self._vault.decrypt(token)
-            except SecretError as exc:
-                raise SecretError(f"channel {channel.name!r}: {exc.message}", exc.hint) from None
-        return out
+        owner = f"channel {channel.name!r}"
+        return {name: self._file.decrypt(token, owner) for name, token in channel.secrets.items()}
 
     def add(
         self,
@@ -323,66 +340,62 @@ class ChannelStore:
         """Save a new channel (options checked by `check_options`); its secrets are encrypted
         before anything is written."""
         validate_name(name)
-        self._check_master_key()
+        ConnectionStore(self.settings).check_master_key()
+        tokens = [t for c in self.all() for t in c.secrets.values()]
+        self._file.refuse_lost_key(tokens, "the stored channel secrets")
         channel = Channel(
             name=name,
             kind=kind,
             id=secrets.token_hex(4),
             created_at=(now or datetime.now(UTC)).astimezone(UTC),
             options=dict(options),
-            secrets={k: self._vault.encrypt(v) for k, v in plaintext.items()},
+            secrets={k: self._file.encrypt(v) for k, v in plaintext.items()},
             hints={k: mask_secret(k, v) for k, v in plaintext.items()},
         )
-        with self._locked() as channels:
-            if any(c.name == name for c in channels):
+        with self._file.locked(self._load) as book:
+            if any(c.name == name for c in book.channels):
                 raise InvalidInput(
                     f"a channel named {name!r} already exists; remove it first or choose "
                     "another name"
                 )
-            self._save([*channels, channel])
+            self._save(Book([*book.channels, channel], book.routes))
         return channel
 
     def remove(self, name: str) -> Channel:
-        with self._locked() as channels:
-            found = _find(channels, name)
-            self._save([c for c in channels if c.name != name])
+        """Remove a channel; refused while a route names it."""
+        with self._file.locked(self._load) as book:
+            found = _find(book.channels, name)
+            using = [r.name for r in book.routes if name in r.channels]
+            if using:
+                raise InvalidInput(
+                    f"channel {name!r} is named by route(s) {', '.join(using)}; remove them "
+                    "first (spendscope alerts routes remove NAME)"
+                )
+            self._save(Book([c for c in book.channels if c.name != name], book.routes))
         return found
 
-    def _check_master_key(self) -> None:
-        """Refuse to encrypt under a new master key while stored secrets need the old one."""
-        ConnectionStore(self.settings).check_master_key()
-        tokens = [t for c in self.all() for t in c.secrets.values()]
-        if tokens and not any(self._vault.can_decrypt(t) for t in tokens):
-            raise SecretError(
-                f"the stored channel secrets can't be decrypted: {self._vault.lost_key_problem()}",
-                self._vault.restore_hint(),
-            )
+    def add_route(self, route: Route) -> Route:
+        """Save a new route (made by `routes.make_route`); its channels must exist."""
+        with self._file.locked(self._load) as book:
+            if any(r.name == route.name for r in book.routes):
+                raise InvalidInput(
+                    f"a route named {route.name!r} already exists; remove it first or choose "
+                    "another name"
+                )
+            names = {c.name for c in book.channels}
+            for channel in route.channels:
+                if channel not in names:
+                    _find(book.channels, channel)
+            routes = [*book.routes, route]
+            check_digests(routes)
+            self._save(Book(book.channels, routes))
+        return route
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[list[Channel]]:
-        self.settings.ensure_home()
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield self.all()
-        finally:
-            os.close(fd)
+    def remove_route(self, name: str) -> Route:
+        with self._file.locked(self._load) as book:
+            found = _find(book.routes, name, "route")
+            self._save(Book(book.channels, [r for r in book.routes if r.name != name]))
+        return found
 
-    def _save(self, channels: list[Channel]) -> None:
-        payload = {"version": FILE_VERSION, "channels": [c.to_dict() for c in channels]}
-        data = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".channels.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise ChannelError(
-                f"could not save channels to {self.path}: {exc.strerror or exc}; "
-                "the previous file is unchanged"
-            ) from exc
+    def _save(self, book: Book) -> None:
+        self._file.write(book.to_dict())

@@ -3,20 +3,23 @@ failures retried with exponential backoff, and the notification marked `dead` wh
 run out, so that an alert that did not arrive is visible (`records.dead_deliveries`).
 
 `deliver()` is what the evaluators (budgets, anomalies, sync health) call with each alert they
-see, firing or resolved, as often as they evaluate: the alert instance is persisted, and only
-notifications not yet claimed are sent (see `records`). The wait after attempt n is
-`alert_backoff_seconds × 2^(n-1)`, at most `MAX_WAIT_SECONDS`, or the receiver's `Retry-After`
-when it answers 429; after `alert_attempts` attempts, or at once when retrying cannot help (an
-HTTP 4xx, an SMTP 5xx reply), the notification is dead. The clock and the sleep are injected
-(`Pacing`), so tests wait for nothing.
+see, firing or resolved, as often as they evaluate: the alert instance is persisted, the home's
+routes decide which channels get it, and only notifications not yet claimed are sent (see
+`records`); those a route holds (grouping, quiet hours, digest) are sent by `flush()` once due,
+one message per group. The wait after attempt n is `alert_backoff_seconds × 2^(n-1)`, at most
+`MAX_WAIT_SECONDS`, or the receiver's `Retry-After` when it answers 429; after `alert_attempts`
+attempts, or at once when retrying cannot help (an HTTP 4xx, an SMTP 5xx reply), the
+notification is dead. Time is injected: `now` is an argument, and the clock and the sleep of the
+retries come from `Pacing` (the sleep from `sleeper` by default), so tests wait for nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,8 +28,11 @@ from ..config import Settings
 from ..secrets import SecretError
 from ..warehouse.connection import Warehouse
 from . import records
-from .alert import Alert, Notice
+from .alert import Alert, Bundle, Notice
+from .batches import Batch, Member, claim_due
 from .channels import Channel, ChannelStore
+from .messages import Message
+from .routes import DIGEST, Route
 from .senders import Outcome, send
 
 if TYPE_CHECKING:
@@ -35,21 +41,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("spendscope.notify")
 
 MAX_WAIT_SECONDS = 300.0
+# What waits between attempts when no `Pacing` says otherwise: the real sleep. A test replaces
+# it (`monkeypatch.setattr(delivery, "sleeper", …)`) so that commands it runs wait for nothing.
+sleeper: Callable[[float], None] = time.sleep
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _sleep(seconds: float) -> None:
+    sleeper(seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class Pacing:
     """How attempts are spaced: their number, the first wait (doubling after each failure), the
-    longest wait, and the clock and sleep (real ones unless a test injects its own)."""
+    longest wait, and the clock and sleep (`sleeper` and the real clock unless a test injects
+    its own)."""
 
     attempts: int = 5
     backoff_seconds: float = 2.0
     max_wait_seconds: float = MAX_WAIT_SECONDS
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = field(default=_sleep, repr=False)
     clock: Callable[[], datetime] = field(default=_utcnow, repr=False)
 
     @classmethod
@@ -68,13 +82,69 @@ class Pacing:
 class Delivery:
     """What became of an alert's notification on one channel in this evaluation: `sent`,
     `dead`, or, when this evaluator sent nothing, the state it found (`sent`, `dead`, `pending`
-    with another evaluator, `not_notified`). `sent_now` tells which."""
+    with another evaluator, `held` until `due` by a route, `not_notified`). `sent_now` tells
+    which."""
 
     channel: str
     state: str
     attempts: int
     sent_now: bool = False
     outcome: Outcome | None = None
+    due: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """channel, state, attempts, sent_now, and the outcome of an attempt made now."""
+        o = self.outcome
+        return {
+            "channel": self.channel,
+            "state": self.state,
+            "attempts": self.attempts,
+            "sent_now": self.sent_now,
+            "outcome": o.outcome if o else None,
+            "http_status": o.http_status if o else None,
+            "error": None if o is None or o.ok else o.summary(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Flushed:
+    """A message of held notifications sent by `flush`: a `group` or a `digest` (`label`
+    says which), its notices, and what became of it."""
+
+    kind: str
+    label: str
+    notices: tuple[Notice, ...]
+    delivery: Delivery
+
+    def as_json(self) -> dict[str, Any]:
+        notifications = [
+            {
+                "status": n.status,
+                "severity": n.alert.severity,
+                "kind": n.alert.kind,
+                "title": n.alert.title,
+                "fingerprint": n.alert.fingerprint,
+                "repeat": n.repeat,
+            }
+            for n in self.notices
+        ]
+        shown = self.delivery.as_json()
+        head = {"kind": self.kind, "label": self.label, "channel": shown.pop("channel")}
+        return head | {"notifications": notifications} | shown
+
+    def describe(self) -> str:
+        return describe_flushed(self.as_json())
+
+
+def describe_flushed(item: Mapping[str, Any]) -> str:
+    """A flushed message (`Flushed.as_json()`) on one line: `digest 2026-11-22 (3
+    notifications) → ops-mail: sent`, or `… dead after N attempt(s) (the error)`."""
+    n = len(item["notifications"])
+    what = f"{item['kind']} {item['label']} ({n} notification{'s' * (n != 1)})"
+    where = f"{what} → {item['channel']}"
+    if item["state"] == "dead":
+        return f"{where}: dead after {item['attempts']} attempt(s) ({item['error']})"
+    return f"{where}: {item['state']}"
 
 
 @contextlib.contextmanager
@@ -99,29 +169,78 @@ def deliver(
     http: httpx.Client | None = None,
 ) -> list[Delivery]:
     """Persist `alert` as evaluated at `now` and send what no evaluator has sent yet: its
-    firing notification, or its resolved one to the channels that had the firing one."""
-    notice, claims, skipped = records.open_notice(warehouse, alert, channels, now)
-    results = [Delivery(s.channel, s.state, s.attempts) for s in skipped]
+    firing notification (again after a route's repeat interval), or its resolved one to the
+    channels that had the firing one. The home's routes decide which of `channels` get it and
+    whether it is held (for a group, quiet hours, a digest: `flush` sends it when due)."""
+    notice, claims, skipped = records.open_notice(warehouse, alert, channels, now, store.routes())
+    results = [Delivery(s.channel, s.state, s.attempts, due=s.due) for s in skipped]
     if notice is None or not claims:
         return results
     pacing = pacing or Pacing.from_settings(store.settings)
     with _client(http) as client:
         for claim in claims:
-            results.append(_send_claim(warehouse, store, claim, notice, pacing, client))
-    return results
+            one = replace(notice, repeat=claim.repeat)
+            members = [Member(one, claim.key, claim.attempts)]
+            results.append(_send(warehouse, store, claim.channel, one, members, pacing, client))
+    order = {c.name: i for i, c in enumerate(channels)}
+    return sorted(results, key=lambda d: order.get(d.channel, len(order)))
 
 
-def _send_claim(
+def flush(
     warehouse: Warehouse,
     store: ChannelStore,
-    claim: records.Claim,
-    notice: Notice,
+    now: datetime,
+    *,
+    pacing: Pacing | None = None,
+    http: httpx.Client | None = None,
+) -> list[Flushed]:
+    """Send the held notifications due at `now`: one message per channel and group (a group
+    of one as the notice itself), and each channel's digest. What `serve` runs every minute
+    and `alerts evaluate` after its evaluation."""
+    routes = store.routes()
+    batches = claim_due(warehouse, store.all(), now)
+    if not batches:
+        return []
+    pacing = pacing or Pacing.from_settings(store.settings)
+    out = []
+    with _client(http) as client:
+        for batch in batches:
+            notices = tuple(m.notice for m in batch.members)
+            kind, label = bundle_label(batch, routes, now)
+            message: Message = Bundle(kind, label, notices)
+            if kind == "group" and len(notices) == 1:
+                message = notices[0]
+            done = _send(warehouse, store, batch.channel, message, batch.members, pacing, client)
+            out.append(Flushed(kind, label, notices, done))
+    return out
+
+
+def bundle_label(batch: Batch, routes: Sequence[Route], now: datetime) -> tuple[str, str]:
+    """(`digest`, its day in the digest's time zone) or (`group`, `route R: kind=…, …`)."""
+    if batch.group_key == DIGEST:
+        zone = next((r.zone for r in routes if r.digest and batch.channel.name in r.channels), UTC)
+        return "digest", now.astimezone(zone).date().isoformat()
+    _, name, values = batch.group_key.split(":", 2)
+    try:
+        shown = ", ".join(f"{k}={v}" for k, v in json.loads(values).items())
+    except (ValueError, AttributeError):
+        shown = ""
+    return "group", f"route {name}" + (f": {shown}" if shown else "")
+
+
+def _send(
+    warehouse: Warehouse,
+    store: ChannelStore,
+    channel: Channel,
+    message: Message,
+    members: Sequence[Member],
     pacing: Pacing,
     client: httpx.Client,
 ) -> Delivery:
-    """Attempt a claimed notification until it is sent or dead."""
-    channel = claim.channel
-    attempt = claim.attempts
+    """Attempt a claimed message until it is sent or dead; each attempt is logged for each of
+    its notices."""
+    attempt = max(m.attempts for m in members)
+    keyed = [(m.notice, m.key) for m in members]
     secrets: dict[str, str] = {}
     refused: Outcome | None = None
     try:
@@ -134,7 +253,7 @@ def _send_claim(
         outcome = refused or send(
             channel,
             secrets,
-            notice,
+            message,
             attempt=attempt,
             sent_at=at,
             http=client,
@@ -143,23 +262,16 @@ def _send_claim(
         final = outcome.ok or outcome.permanent or attempt >= pacing.attempts
         state = "sent" if outcome.ok else "dead" if final else "pending"
         wait = None if final else pacing.wait(attempt, outcome)
-        records.record_attempt(
-            warehouse,
-            channel,
-            notice,
-            attempt=attempt,
-            at=at,
-            outcome=outcome,
-            state=state,
+        records.record_attempts(
+            warehouse, channel, keyed, attempt=attempt, at=at, outcome=outcome, state=state,
             wait=wait,
-            key=claim.key,
-        )
+        )  # fmt: skip
         if final:
             if state == "dead":
+                titles = "; ".join(repr(n.alert.title) for n, _ in keyed)
                 log.warning(
-                    "alert %r (%s) to channel %s is dead after %d attempt(s): %s",
-                    notice.alert.title,
-                    notice.status,
+                    "alert %s to channel %s is dead after %d attempt(s): %s",
+                    titles,
                     channel.name,
                     attempt,
                     outcome.summary(),

@@ -19,9 +19,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
-from .alert import Notice
 from .channels import Channel
-from .messages import email_message, slack_request, webhook_request
+from .messages import Message, email_message, slack_request, webhook_request
 
 if TYPE_CHECKING:
     import httpx
@@ -102,22 +101,22 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 def send(
     channel: Channel,
     secrets: Mapping[str, str],
-    notice: Notice,
+    message: Message,
     *,
     attempt: int,
     sent_at: datetime,
     http: httpx.Client,
     timeout: float,
 ) -> Outcome:
-    """Send `notice` to `channel` once. Never raises for a delivery problem: it is the
-    outcome."""
+    """Send `message` (a notice, or a group or digest of them) to `channel` once. Never raises
+    for a delivery problem: it is the outcome."""
     hidden = list(secrets.values())
     if channel.kind == "email":
-        return _send_email(channel, secrets.get("password"), notice, sent_at, timeout, hidden)
+        return _send_email(channel, secrets.get("password"), message, sent_at, timeout, hidden)
     if channel.kind == "slack":
-        body, headers = slack_request(notice)
+        body, headers = slack_request(message)
     else:
-        body, headers = webhook_request(notice, attempt, sent_at, secrets.get("signing_secret"))
+        body, headers = webhook_request(message, attempt, sent_at, secrets.get("signing_secret"))
     return _post(http, secrets["url"], body, headers, sent_at, timeout, hidden)
 
 
@@ -163,7 +162,7 @@ def _smtp_outcome(code: int, text: bytes | str, hidden: list[str]) -> Outcome:
 def _send_email(
     channel: Channel,
     password: str | None,
-    notice: Notice,
+    message: Message,
     sent_at: datetime,
     timeout: float,
     hidden: list[str],
@@ -171,7 +170,7 @@ def _send_email(
     o = channel.options
     host, port, security = str(o["host"]), int(o["port"]), str(o["security"])
     recipients = [str(a) for a in o["to"]]
-    msg = email_message(notice, channel.id, str(o["from"]), recipients, sent_at)
+    msg = email_message(message, channel.id, str(o["from"]), recipients, sent_at)
     context = ssl.create_default_context(cafile=o.get("ca_file"))
     try:
         if security == "tls":

@@ -181,7 +181,7 @@ class EngagementStore:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self._catalogs: dict[str, Catalog] = {}
-        self._days: dict[tuple[str, date, bool], DayData] = {}
+        self._days: dict[tuple[str, date, bool, int], DayData] = {}
         self._lock = threading.Lock()
 
     def catalog(self, org: Organization) -> Catalog:
@@ -195,7 +195,8 @@ class EngagementStore:
     def day(self, org: Organization, day: date) -> DayData:
         """A day's data, from the day's facts as first published (never revised, so paging and
         range totals stay stable while the clock moves)."""
-        key = (org.id, day, bool(org.features.get("chat_cowork_unified")))
+        unified = bool(org.features.get("chat_cowork_unified"))
+        key = (org.id, day, unified, self.sim.store.generation)  # new facts after an injection
         data = self._days.get(key)
         if data is None:
             first = datetime(day.year, day.month, day.day, tzinfo=UTC)

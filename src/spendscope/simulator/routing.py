@@ -28,6 +28,7 @@ class Auth(Enum):
     ENTERPRISE_GROUPS = "enterprise_groups"  # rbac groups: Enterprise orgs only
     ANALYTICS_B = "analytics_b"  # new usage/cost analytics: admin key or read:analytics
     ANALYTICS_ENTERPRISE = "analytics_enterprise"  # families C and D: read:analytics only
+    SPEND_LIMITS = "spend_limits"  # Enterprise only, read/write:spend_limits (spend_limits.py)
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Request:
     match: dict[str, str] = field(default_factory=dict)
     credential: Credential | None = None
     org: Organization | None = None
+    body: bytes = b""
 
     @property
     def betas(self) -> set[str]:
@@ -61,21 +63,35 @@ class Route:
     handler: Handler
     auth: Auth
     scope: str | None = None  # Enterprise scope that grants access (ORG_MEMBERS, GROUPS)
+    method: str = "GET"
 
 
 @dataclass(slots=True)
 class RouteTable:
-    """The GET endpoints of one family, in declaration order."""
+    """The endpoints of one family, in declaration order."""
 
     routes: list[Route] = field(default_factory=list)
 
     def get(self, path: str, auth: Auth, scope: str | None = None) -> Callable[[Handler], Handler]:
         """Declare a GET endpoint; `{name}` segments become `req.match[name]`."""
+        return self.route("GET", path, auth, scope)
+
+    def post(self, path: str, auth: Auth, scope: str | None = None) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, auth, scope)
+
+    def delete(
+        self, path: str, auth: Auth, scope: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, auth, scope)
+
+    def route(
+        self, method: str, path: str, auth: Auth, scope: str | None = None
+    ) -> Callable[[Handler], Handler]:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
         pattern = re.compile("^" + regex + "$")
 
         def deco(fn: Handler) -> Handler:
-            self.routes.append(Route(pattern, fn, auth, scope))
+            self.routes.append(Route(pattern, fn, auth, scope, method))
             return fn
 
         return deco

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from . import admin, analytics, claude_code, console_reports, engagement, legacy
+from . import admin, analytics, claude_code, console_reports, engagement, legacy, spend_limits
 from .params import ApiError, Params, parse_datetime
 from .routing import BETA_ANALYTICS, Auth, Request, Route
 from .state import SimConfig, Simulator
@@ -29,7 +29,7 @@ from .world import ENTERPRISE, Credential
 
 ROUTES: tuple[Route, ...] = tuple(
     r
-    for family in (admin, analytics, claude_code, console_reports, engagement, legacy)
+    for family in (admin, analytics, claude_code, console_reports, engagement, legacy, spend_limits)
     for r in family.routes.routes
 )
 
@@ -111,6 +111,8 @@ def authenticate(req: Request, rt: Route) -> None:
             )
         if rt.scope and rt.scope not in cred.scopes:
             raise _missing_scope(cred, rt.scope)
+    elif rt.auth is Auth.SPEND_LIMITS:
+        spend_limits.authorize(req, rt)
     elif rt.auth is Auth.ANALYTICS_ENTERPRISE and (org.kind != ENTERPRISE or admin):
         raise ApiError(
             400,
@@ -183,6 +185,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._guarded("POST")
 
+    def do_DELETE(self) -> None:
+        self._guarded("DELETE")
+
     def _guarded(self, method: str) -> None:
         # A client that gave up (timeout) closes its end: nothing to answer, nothing to log.
         try:
@@ -224,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
                 err.status, _error_body(err, request_id), {**base_headers, "x-should-retry": "true"}
             )
             return
-        status, body, extra = self._api(method, path, url.query, headers, request_id)
+        status, body, extra = self._api(method, path, url.query, headers, request_id, raw_body)
         if fault == "malformed" and status == 200:
             payload = b'{"data": [{"starting_at": "2026-'
             sim.count(path, status, fault)
@@ -239,22 +244,32 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, {**base_headers, **extra}, truncate=(fault == "truncate"))
 
     def _api(
-        self, method: str, path: str, query: str, headers: dict[str, str], request_id: str
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        request_id: str,
+        raw_body: bytes = b"",
     ) -> tuple[int, Any, dict[str, str]]:
         sim = self.server.sim
         req = Request(sim, method, path, Params(parse_qsl(query, keep_blank_values=True)), headers)
+        req.body = raw_body
         try:
             rt = None
+            known = False  # the path exists for another method
             for candidate in ROUTES:
                 m = candidate.pattern.match(path)
-                if m:
+                if m and candidate.method != method:
+                    known = True
+                elif m:
                     rt = candidate
                     req.match = m.groupdict()
                     break
+            if rt is None and known:
+                raise ApiError(405, "invalid_request_error", f"Method {method} not allowed")
             if rt is None:
                 raise ApiError(404, "not_found_error", f"Not found: {path}")
-            if method != "GET":
-                raise ApiError(405, "invalid_request_error", f"Method {method} not allowed")
             if sim.config.require_version_header and "anthropic-version" not in headers:
                 raise ApiError(
                     400, "invalid_request_error", "anthropic-version: header is required"
@@ -263,11 +278,10 @@ class _Handler(BaseHTTPRequestHandler):
             org = req.organization
             analytics = rt.auth in (Auth.ANALYTICS_B, Auth.ANALYTICS_ENTERPRISE)
             rpm = sim.config.rpm if analytics else sim.config.admin_rpm
-            wait = sim.limiter.check(
-                ("analytics:" if analytics else "admin:") + org.id,
-                rpm,
-                sim.config.rate_window_seconds,
-            )
+            bucket = "analytics:" if analytics else "admin:"
+            if rt.auth is Auth.SPEND_LIMITS:  # its own 60 per minute per organization
+                rpm, bucket = sim.config.spend_limits_rpm, "spend_limits:"
+            wait = sim.limiter.check(bucket + org.id, rpm, sim.config.rate_window_seconds)
             if wait is not None:
                 raise ApiError(
                     429,
@@ -347,6 +361,8 @@ class _Handler(BaseHTTPRequestHandler):
                 for _ in range(int(data.get("count", 1))):
                     sim.scheduled_faults.append((str(data.get("path", "/")), kind))
                 self._send(200, {"scheduled": len(sim.scheduled_faults)})
+            elif path.startswith("/_simulator/injections"):
+                self._send(*sim.injections_control(method, path, data))
             else:
                 self._send(404, {"error": f"no control endpoint {method} {path}"})
         except (ValueError, TypeError, KeyError) as exc:

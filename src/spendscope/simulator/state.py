@@ -6,11 +6,13 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .facts_store import FactStore
+from .inject import Injection, InjectionError, has_cost, parse_spec, resolve
 from .world import World
 from .world_generation import build_world
 
@@ -91,19 +93,38 @@ class SimConfig:
     # before today -> 400 (0 = off; the early-2026 support guide said 90 days).
     engagement_lookback_days: int = 0
 
+    # Spend Limits API (spend_limits.py): requests per minute per organization, shared by its
+    # endpoints (documented: 60; 0 = unlimited).
+    spend_limits_rpm: int = 60
+    # ... a Console organization's key on them (UNCONFIRMED): 400 `organization_type_not_supported`,
+    # 403 `permission_error` or 404 `not_found_error`.
+    spend_limits_console_status: int = 400
+    # ... share of members whose `period_to_date_spend` reads "0" (unavailable) on a given day.
+    spend_limits_unavailable_rate: float = 0.1
+    # ... members on the organization default show an undocumented `source` type instead.
+    spend_limits_unknown_source: bool = False
+    # ... POST and DELETE allowed (False: 403 `spend_limits_admin_api_writes_not_enabled`).
+    spend_limits_writes_enabled: bool = True
+
     # Length of the rate-limit window in seconds (the documented limit is per minute).
     rate_window_seconds: float = 60.0
     # Renamed entities, "OLD=NEW" each: OLD is the id, name (or a user's e-mail) of a workspace,
     # API key, service account or user; NEW its name (a user's e-mail). Applied when the world
     # is built, before any data exists, so hostile or unusual names reach every endpoint.
     renames: tuple[str, ...] = ()
+    # Anomalies injected at start, one spec each (`spike:workspace=NAME:day=-3:x=6`, see
+    # `inject.py`); relative days count from the start clock. At run time:
+    # `POST /_simulator/injections`.
+    injections: tuple[str, ...] = ()
 
-    def update(self, changes: dict[str, Any]) -> None:
+    def update(self, changes: dict[str, Any], *, running: bool = True) -> None:
+        """Change settings; `running=False` (before the simulator is built) also allows the
+        start-only ones (`renames`, `injections`)."""
         known = {f.name: f for f in fields(self)}
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown setting: {name}")
-            if name in ("seed", "renames"):
+            if name == "seed" or (running and name in ("renames", "injections")):
                 raise ValueError(f"{name} cannot change while running")
             setattr(self, name, _coerce(getattr(self, name), value))
 
@@ -210,7 +231,10 @@ class Simulator:
         self.scheduled_faults: list[tuple[str, str]] = []
         # Per-query result cache for paginated endpoints: key -> rows.
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache_generation = 0
         self._cache_lock = threading.Lock()
+        for spec in config.injections:
+            self.inject(spec)
 
     # -- time ---------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -257,12 +281,75 @@ class Simulator:
         with self._cache_lock:
             if key in self._cache:
                 return self._cache[key]
+            generation = self._cache_generation
         value = build()
         with self._cache_lock:
+            if generation != self._cache_generation:
+                return value  # the data changed while it was built: serve it, keep nothing
             if len(self._cache) > 256:
                 self._cache.clear()
             self._cache[key] = value
         return value
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+            self._cache_generation += 1
+
+    # -- injected anomalies -------------------------------------------------------------------
+    def inject(self, spec: str | Mapping[str, object]) -> tuple[Injection, bool]:
+        """Add (or replace) an injection from a spec string or its fields; returns it and
+        whether anything changed. Raises InjectionError (a ValueError) on a bad spec."""
+        fields_ = parse_spec(spec) if isinstance(spec, str) else spec
+        inj = resolve(fields_, self.world, self.now().date())
+        if inj.add is not None:
+            orgs = [o for o in self.world.orgs if inj.org_id in (None, o.id)]
+            if not any(has_cost(inj, self.store.generate(o, inj.day)) for o in orgs):
+                raise InjectionError(
+                    f"add: {inj.scope} '{inj.label}' has no cost on {inj.day.isoformat()} "
+                    "to add to; use x instead"
+                )
+        changed = self.store.inject(inj)
+        if changed:
+            self.clear_cache()
+        return inj, changed
+
+    def clear_injections(self, ident: str | None = None) -> list[Injection]:
+        """Remove one injection by id, or all; raises InjectionError for an unknown id."""
+        gone = self.store.remove(ident)
+        if ident is not None and not gone:
+            raise InjectionError(f"id: no injection '{ident}' (GET /_simulator/injections)")
+        if gone:
+            self.clear_cache()
+        return gone
+
+    def injections_json(self) -> list[dict[str, Any]]:
+        return [i.to_json() for i in self.store.injections()]
+
+    def injections_control(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        """`/_simulator/injections` (GET lists, POST adds a spec or its fields) and
+        `/_simulator/injections/clear` (POST, `{"id": ...}` or `{}` for all)."""
+        if not isinstance(body, dict):
+            raise InjectionError("the body must be a JSON object")
+        if path == "/_simulator/injections" and method == "GET":
+            return 200, {"injections": self.injections_json()}
+        if path == "/_simulator/injections" and method == "POST":
+            spec = body.get("spec")
+            if spec is not None and (len(body) > 1 or not isinstance(spec, str)):
+                raise InjectionError("give either spec (a string) or the fields, not both")
+            inj, changed = self.inject(spec if spec is not None else body)
+            return 200, {
+                "injection": inj.to_json(),
+                "changed": changed,
+                "injections": self.injections_json(),
+            }
+        if path == "/_simulator/injections/clear" and method == "POST":
+            if set(body) - {"id"}:
+                raise InjectionError('give {"id": ID} to clear one injection, or {} for all')
+            ident = body.get("id")
+            gone = self.clear_injections(None if ident is None else str(ident))
+            return 200, {"cleared": [i.id for i in gone], "injections": self.injections_json()}
+        return 404, {"error": f"no control endpoint {method} {path}"}
 
     def warm(self) -> None:
         """Generate every day of history (newest first), so later queries only aggregate."""
@@ -280,5 +367,6 @@ class Simulator:
             "seed": self.config.seed,
             "history_start": self.world.history_start.isoformat(),
             "organizations": [o.info() for o in self.world.orgs],
+            "injections": self.injections_json(),
             "config": self.config.to_json(),
         }

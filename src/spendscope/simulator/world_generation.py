@@ -390,7 +390,13 @@ def build_enterprise_org(
             _secret(krng, "sk-ant-api01-"),
             "analytics",
             org.id,
-            scopes=("read:analytics", "read:users", "read:invites", "read:groups"),
+            scopes=(
+                "read:analytics",
+                "read:users",
+                "read:invites",
+                "read:groups",
+                "read:spend_limits",
+            ),
             label="analytics",
             parent_level=True,
         ),
@@ -415,6 +421,13 @@ def build_enterprise_org(
             scopes=("read:analytics",),
             revoked=True,
             label="analytics-revoked",
+        ),
+        Credential(
+            _secret(krng, "sk-ant-api01-"),
+            "analytics",
+            org.id,
+            scopes=("read:spend_limits", "write:spend_limits"),
+            label="spend-limits-admin",
         ),
     ]
     return org

@@ -98,8 +98,11 @@ class FeedResult:
     # Tables whose rows for this window came from another source and must go (a switch
     # between the analytics API and the legacy reports for the same days).
     replaces: tuple[str, ...] = ()
-    # Notices for the event log (e.g. "top-100 cap reached, split by product").
+    # Notices for the event log (e.g. "top-100 cap reached, split by product"), logged at this
+    # level and in this category.
     notices: list[str] = field(default_factory=list)
+    notice_level: str = "warning"
+    notice_category: str = "data"
     # Set when the feed served less than the window (the API's latest day came first): the
     # exclusive end of what it served, so the cursor does not claim the rest.
     served_until: date | None = None
@@ -125,7 +128,8 @@ class Feed(Protocol):
 
     name: str  # the sync_state key
     tables: tuple[Table, ...]  # every table it writes
-    # "fact": loaded by windows and revisable; "snapshot": the whole list each sync.
+    # "fact": loaded by windows and revisable; "snapshot": the whole list each sync; "daily":
+    # a snapshot of the day, taken at most once per UTC day, kept day by day.
     mode: str
     # Largest window one fetch covers (days); the engine cuts ranges into such windows.
     window_days: int

@@ -12,6 +12,10 @@ For each feed of a connection:
    sync killed anywhere re-fetches at most one window per feed and, the writes being idempotent
    upserts, ends with the same rows.
 
+Snapshot feeds (the organization lists) replace a connection's rows at every sync; a daily feed
+(spend limits, which the API keeps no history of) is taken at most once per UTC day and kept day
+by day, a second snapshot of the same day replacing the first.
+
 Feeds of a connection run concurrently (they share the organization's rate limiter); each feed
 thread writes its windows itself, one at a time under the warehouse's write lock. An error
 (upstream, warehouse, or unexpected: an `internal` event) fails its feed only and is logged; the
@@ -204,6 +208,8 @@ class ConnectionSync:
             )
             if feed.mode == "snapshot":
                 self._snapshot(feed, ctx, fr)
+            elif feed.mode == "daily":
+                self._daily(feed, ctx, fr, request)
             else:
                 windows = plan_windows(feed, self.conn, state, self.settings, request, now)
                 for i, window in enumerate(windows):
@@ -344,7 +350,11 @@ class ConnectionSync:
             tables[CORRECTIONS.name] = to_arrow(CORRECTIONS, corrections)
         events = [
             event_row(
-                self.conn.label, "warning", "data", n, {"feed": feed.name, "window": str(window)}
+                self.conn.label,
+                result.notice_level,
+                result.notice_category,
+                n,
+                {"feed": feed.name, "window": str(window)},
             )
             for n in result.notices
         ]
@@ -376,6 +386,46 @@ class ConnectionSync:
             tables[EVENTS.name] = to_arrow(EVENTS, events)
         self.warehouse.load(tables, deletions)  # one transaction
         fr.rows += sum(tables[t.name].num_rows for t in feed.tables if t.name in tables)
+        fr.windows += 1
+
+    def _daily(self, feed: Feed, ctx: FetchContext, fr: FeedReport, request: SyncRequest) -> None:
+        """A daily snapshot (spend limits): taken when none of the feed's tables has rows of the
+        UTC day yet, or again by a full sync; the day's rows, the deletion of the day's rows no
+        longer there and the feed's notices in one transaction. No cursor: the rows say it."""
+        day = ctx.now.date()
+        window = Window(day, day + timedelta(days=1))
+        label = self.conn.label
+        taken = any(
+            self.warehouse.window_keys(t.name, label, window.start_at, window.end_at)
+            for t in feed.tables
+        )
+        if taken and not request.full:
+            return
+        result = feed.fetch(ctx, window)
+        at = utcnow()
+        tables: dict[str, Any] = {}
+        deletions: dict[str, list[str]] = {}
+        rejected = list(result.rejected)
+        for table in feed.tables:
+            data, rows, unfit = checked_arrow(table, result.rows.get(table.name, []))
+            rejected += rejected_from_rows(table.name, unfit)
+            keys = {r["row_key"] for r in rows}
+            old = self.warehouse.window_keys(table.name, label, window.start_at, window.end_at)
+            gone = [k for k in old if k not in keys]
+            if gone:
+                deletions[table.name] = gone
+            if rows:
+                tables[table.name] = data
+            fr.rows += len(rows)
+        detail = {"feed": feed.name, "day": day.isoformat()}
+        events = [
+            event_row(label, result.notice_level, result.notice_category, n, detail)
+            for n in result.notices
+        ]
+        events += self._quarantine(feed, window, rejected, tables, deletions, fr, at)
+        if events:
+            tables[EVENTS.name] = to_arrow(EVENTS, events)
+        self.warehouse.load(tables, deletions)
         fr.windows += 1
 
     def _quarantine(

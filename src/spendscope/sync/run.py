@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SpendscopeError
 from ..refresh import initialize, refresh
 from ..sources.base import ConnectionInfo, Feed
+from ..sources.spend_limits import FEED as SPEND_LIMITS
 from ..upstream.client import AnthropicClient
 from ..upstream.ratelimit import limiter_for
 from ..warehouse.connection import Warehouse
 from ..warehouse.schema import row_key, to_arrow, utcnow
 from ..warehouse.tables import CONNECTIONS, EVENTS
 from .engine import ConnectionSync
+from .notices import sync_alerts
 from .reports import ConnectionReport, Progress, SyncRequest, event_row
 
 if TYPE_CHECKING:
@@ -49,10 +51,12 @@ def feeds_for(kind: str) -> list[Feed]:
     from ..sources.claude_code import claude_code_feeds
     from ..sources.cost_usage import cost_usage_feeds
     from ..sources.engagement import engagement_feeds
+    from ..sources.spend_limits import spend_limit_feeds
 
     feeds: list[Feed] = list(cost_usage_feeds(kind))
     feeds += claude_code_feeds() if kind == "console" else engagement_feeds()
     feeds += admin_feeds(kind)
+    feeds += spend_limit_feeds()
     return feeds
 
 
@@ -89,7 +93,13 @@ def make_client_factory(
     org = conn.organization_id or conn.label
 
     def factory(feed: Feed) -> AnthropicClient:
-        if uses_analytics_api(feed):
+        if feed.name == SPEND_LIMITS:  # its own 60 requests per minute per organization
+            limiter = (
+                limiter_for(f"spend_limits:{conn.base_url}:{org}", settings.spend_limits_rpm)
+                if settings.spend_limits_rpm
+                else None
+            )
+        elif uses_analytics_api(feed):
             limiter = (
                 limiter_for(f"analytics:{conn.base_url}:{org}", settings.analytics_rpm)
                 if settings.analytics_rpm
@@ -168,6 +178,7 @@ def run_sync(
     for report in reports:
         if first_sync.get(report.label) and not report.error:
             notify_ready(settings, warehouse, report)
+    sync_alerts(settings, warehouse, reports, now(), first_sync)  # data_ready, sync_failing
     return reports
 
 
@@ -186,7 +197,8 @@ def _results(futures: list[Future[ConnectionReport]]) -> list[ConnectionReport]:
 
 
 def notify_ready(settings: Settings, warehouse: Warehouse, report: ConnectionReport) -> None:
-    """After a connection's first backfill: the "data is ready" notification."""
+    """After a connection's first backfill: the "data is ready" notification to
+    `notify_webhook` (the channels get the `data_ready` alert: `notices.sync_alerts`)."""
     message = f"data is ready: first backfill finished ({report.rows} rows)"
     detail: dict[str, Any] = {"rows": report.rows}
     if settings.notify_webhook:

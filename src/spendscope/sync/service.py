@@ -8,7 +8,8 @@ connection) hold `exclusive()`: no sync runs while they do, and none starts.
 After a sync in which at least one connection succeeded, the service runs its `after_sync`
 hook (what `serve` evaluates alerts with). The hook returns warnings (alerts not delivered),
 written to the event log of the connections synced; an error of the hook is logged there too,
-and the server keeps running.
+and the server keeps running. Every `FLUSH_SECONDS` it sends the alert notifications that
+routes held (groups, quiet hours, digests) once they are due.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from ..warehouse.connection import Warehouse
 
 log = logging.getLogger("spendscope.serve")
+
+# How often `serve` sends the alert notifications routes held that have fallen due.
+FLUSH_SECONDS = 60.0
 
 
 class SyncBusy(Exception):
@@ -55,6 +59,7 @@ class SyncService:
         self.finished = threading.Event()
         self._thread: threading.Thread | None = None
         self._scheduler: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
         self.running = False
         self._held = False  # an operation holds exclusive()
         self.started_at: datetime | None = None
@@ -191,9 +196,40 @@ class SyncService:
         except Exception as exc:  # the event log itself failed: the server keeps running
             log.warning("could not log the alert evaluation's outcome: %r", exc)
 
+    # -- held alert notifications --------------------------------------------------------------
+    def flush_alerts(self) -> int:
+        """Send the alert notifications that routes held (groups, quiet hours, digests) and
+        that are now due; returns how many messages went out. Never raises: a failure, and a
+        message that died, is logged."""
+        from ..errors import SpendscopeError
+        from ..notify.channels import ChannelStore
+        from ..notify.delivery import flush
+
+        try:
+            done = flush(self.warehouse, ChannelStore(self.settings), self._now())
+        except Exception as exc:  # the server keeps running; the next tick tries again
+            error = exc.message if isinstance(exc, SpendscopeError) else repr(exc)
+            log.warning("sending the held alert notifications failed: %s", error)
+            return 0
+        for message in done:
+            if message.delivery.state == "dead":
+                log.warning("alert not delivered: %s", message.describe())
+        return sum(m.delivery.sent_now for m in done)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(timeout=FLUSH_SECONDS):
+            self.flush_alerts()
+
     # -- the schedule --------------------------------------------------------------------------
     def start_schedule(self, last_success: datetime | None) -> None:
-        """Sync every `refresh_hours`; at once if the last success is older than that."""
+        """Sync every `refresh_hours`; at once if the last success is older than that. Send
+        the held alert notifications as they fall due (every `FLUSH_SECONDS`), with or without
+        the schedule."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="serve-alerts", daemon=True
+            )
+            self._flusher.start()
         if not self.scheduled:
             return
         every = timedelta(hours=self.settings.refresh_hours)
@@ -218,6 +254,7 @@ class SyncService:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         deadline = time.monotonic() + timeout
-        if self._scheduler is not None:
-            self._scheduler.join(max(0.0, deadline - time.monotonic()))
+        for thread in (self._scheduler, self._flusher):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
         self.wait(max(0.0, deadline - time.monotonic()))

@@ -66,7 +66,11 @@ ALERT_DELIVERIES = Table(
         _whole("cycle", "The alert's cycle."),
         _text("status", "firing or resolved: which notification."),
         _text("idempotency_key", "Sent with it; the same for every attempt."),
-        _text("state", "pending (being sent or waiting to retry), sent, or dead."),
+        _text(
+            "state",
+            "held (waiting for its group, the end of quiet hours or the digest), pending (being "
+            "sent or waiting to retry), sent, or dead.",
+        ),
         _whole("attempts", "Attempts made so far."),
         Column("claimed_at", TS, False, "When an evaluator took it on."),
         Column(
@@ -80,6 +84,17 @@ ALERT_DELIVERIES = Table(
         _s("last_outcome", "sent, failed, rate_limited or rejected."),
         _s("last_error", "The last attempt's error, without secrets."),
         Column("sent_at", TS, True, "When it was delivered."),
+        _i(
+            "repeat",
+            "0 (or null) for the first notification; 1, 2, … for the repeats of a "
+            "still-firing alert (a route's repeat interval).",
+        ),
+        Column("due_at", TS, True, "A held notification: when it is due."),
+        _s(
+            "group_key",
+            "A held notification: the group it is sent with (its route and grouped "
+            "values, or `digest`); null when sent on its own.",
+        ),
     ),
 )
 ALERT_ATTEMPTS = Table(

@@ -16,6 +16,7 @@ from .admin_tables import ADMIN_TABLES
 from .alert_tables import ALERT_TABLES
 from .allocation_tables import ALLOCATION_TABLES
 from .engagement_tables import ENGAGEMENT_TABLES
+from .limit_tables import LIMIT_TABLES
 from .tables import BOOKKEEPING_TABLES, FACT_TABLES, Table
 from .watch_tables import WATCH_TABLES
 
@@ -30,6 +31,7 @@ ALL_TABLES: dict[str, Table] = {
         *ALLOCATION_TABLES,
         *ALERT_TABLES,
         *WATCH_TABLES,
+        *LIMIT_TABLES,
     )
 }
 

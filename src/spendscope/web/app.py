@@ -46,6 +46,8 @@ PAGES = {
     "/": ("overview", "Overview"),
     "/explorer": ("explorer", "Explorer"),
     "/allocation": ("allocation", "Allocation"),
+    "/budgets": ("budgets", "Budgets"),
+    "/alerts": ("alerts", "Alerts"),
     "/connections": ("connections", "Connections"),
     "/claude-code": ("claude_code", "Claude Code"),
     "/engagement": ("engagement", "Engagement"),
@@ -124,7 +126,15 @@ def create_app(
     from ..sync.service import SyncService
     from ..warehouse.connection import Warehouse
     from ..watch.alerting import after_sync
-    from . import api, api_allocation, api_budgets, api_connections, api_watch
+    from . import (
+        api,
+        api_alerts,
+        api_allocation,
+        api_budgets,
+        api_connections,
+        api_limits,
+        api_watch,
+    )
     from .docs import add_docs_routes
     from .errors import envelope, error_body, status_for
     from .models import JSON
@@ -250,6 +260,8 @@ def create_app(
     app.include_router(api_allocation.router)
     app.include_router(api_watch.router)
     app.include_router(api_budgets.router)
+    app.include_router(api_alerts.router)
+    app.include_router(api_limits.router)
     add_docs_routes(app, not_found)
 
     def page(html: str) -> Callable[[], Response]:

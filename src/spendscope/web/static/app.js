@@ -14,7 +14,9 @@ import { api, getMeta, showPageError } from "./js/api.js";
 import { watchDateInputs } from "./js/controls.js";
 import { $, el } from "./js/dom.js";
 import { fmtCount, fmtDate, fmtInt, fmtMoney, fmtPct, roundDecimal, sumDecimals } from "./js/format.js";
+import { pageAlerts } from "./js/pages/alerts.js";
 import { pageAllocation } from "./js/pages/allocation.js";
+import { pageBudgets } from "./js/pages/budgets.js";
 import { pageClaudeCode } from "./js/pages/claude_code.js";
 import { pageConnections } from "./js/pages/connections.js";
 import { pageEngagement } from "./js/pages/engagement.js";
@@ -26,6 +28,8 @@ const PAGES = {
   overview: pageOverview,
   explorer: pageExplorer,
   allocation: pageAllocation,
+  budgets: pageBudgets,
+  alerts: pageAlerts,
   connections: pageConnections,
   claude_code: pageClaudeCode,
   "claude-code": pageClaudeCode,
