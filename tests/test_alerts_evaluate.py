@@ -18,6 +18,8 @@ from conftest import NOW, copy_home
 from receivers import Receiver, receiving
 from spendscope.cli import main
 from spendscope.config import Settings
+from spendscope.warehouse.connection import Warehouse
+from spendscope.warehouse.limit_tables import SPEND_LIMIT_SNAPSHOTS
 
 ENV = {"SPENDSCOPE_SECRET_KEY": "test-master-key", "SPENDSCOPE_NOW": NOW.isoformat()}
 
@@ -41,7 +43,16 @@ def ok(r: Result) -> Result:
 
 @pytest.fixture
 def settings(synced: Settings, tmp_path: Path) -> Settings:
-    return copy_home(synced, tmp_path / "home")
+    """A copy of the synced home with budget alerts only: its members' Anthropic cap snapshots
+    (several are over their cap, each a `spend_limit` alert) are removed; those alerts are
+    tested in test_spend_limits_watch.py."""
+    home = copy_home(synced, tmp_path / "home")
+    wh = Warehouse(home)
+    try:
+        wh.execute(f"DELETE FROM spendscope.{SPEND_LIMIT_SNAPSHOTS.name}")
+    finally:
+        wh.close()
+    return home
 
 
 def month_to_date(home: Path) -> Decimal:

@@ -421,7 +421,7 @@ def test_import_applies_a_whole_file_or_nothing(home: Path, tmp_path: Path) -> N
         ("payments", "3000.00", {"2026-11": "3000.00", "2026-12": "3500.00"}),
     ]
     assert found[1]["basis_label"] == "billed + estimated"
-    assert any("equals billed for now" in n for n in found[1]["notes"])
+    assert any(n.startswith("nothing is estimated in the month to date") for n in found[1]["notes"])
     bad = tmp_path / "more.csv"
     bad.write_text(
         "name,scope,monthly,parent\nnew,organization,5,\norg,organization,7,\n"

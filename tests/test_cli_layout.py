@@ -16,6 +16,7 @@ from spendscope.cli import main
 CLI = Path(__file__).resolve().parents[1] / "src" / "spendscope" / "cli"
 COMMANDS = {
     "alerts",
+    "anomalies",
     "allocation",
     "budgets",
     "connect",

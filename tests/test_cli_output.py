@@ -1,6 +1,8 @@
 """CLI tables are written for people, as the dashboard writes them: money as "$1,234.57",
 counts as "12,345", a missing value as "—". `--json` and `--csv` keep every digit. And the demo
-(`spendscope.demo.run_demo`, then `spendscope demo`) prints its summary the same way."""
+(`spendscope.demo.run_demo`, then `spendscope demo`) prints its summary the same way, then what it
+watches: the forecast with its band, a budget past its 80 % threshold, the anomalies with their
+drivers, and the alerts its receiver on loopback got."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +25,18 @@ from conftest import NOW
 from spendscope.cli import main
 from spendscope.config import load_settings
 from spendscope.demo import CONSOLE_LABEL, ENTERPRISE_LABEL, SummaryTable, run_demo
+from spendscope.demo_watch import (
+    BUDGET,
+    CHANNEL,
+    RECEIVER_LOG,
+    DemoWatch,
+    Receiver,
+    arrivals,
+    budget_amount,
+    watch_demo,
+)
 from spendscope.money import MISSING, count, dollars
+from spendscope.notify.channels import ChannelStore
 from spendscope.output import COUNT, MONEY, render
 from spendscope.reporting.catalog import Scope
 from spendscope.reporting.queries import totals
@@ -80,6 +94,8 @@ def test_without_kinds_integers_are_counts_and_text_stays_text() -> None:
 class Demo:
     home: Path
     summary: list[SummaryTable]
+    injected: str | None
+    watch: DemoWatch
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +115,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             assert all(r.rows > 0 for r in result.reports)
             assert result.month == NOW.date().replace(day=1)
             assert steps[0].startswith(f"simulator on {result.simulator.url}")
-            url = result.simulator.url
-        yield Demo(home, result.summary)
-    # Closing the result stopped the simulator.
-    host, port = url.removeprefix("http://").split(":")
-    with socket.socket() as s:
-        s.settimeout(2)
-        with pytest.raises(ConnectionRefusedError):
-            s.connect((host, int(port)))
+            urls = [result.simulator.url, result.watch.receiver_url.removesuffix("/alerts")]
+        yield Demo(home, result.summary, result.injected, result.watch)
+    # Closing the result stopped the simulator and the alert receiver.
+    for url in urls:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as s:
+            s.settimeout(2)
+            with pytest.raises(ConnectionRefusedError):
+                s.connect((host, int(port)))
 
 
 def test_run_demo_summarizes_the_month_by_connection_model_and_more(demo: Demo) -> None:
@@ -133,6 +150,101 @@ def test_run_demo_summarizes_the_month_by_connection_model_and_more(demo: Demo) 
     assert (demo.home / "allocation" / "teams.csv").is_file()
     assert sum(Decimal(r["cost"]) for r in teams) == sum(Decimal(r["cost"]) for r in rows)
     assert {"payments", "search", "Unallocated"} <= {r["team"] for r in teams}
+
+
+def budget_docs(docs: list[dict[str, Any]]) -> list[tuple[str, int, str, str]]:
+    """The budget notifications a receiver got: status, cycle, subject, title."""
+    return [
+        (d["status"], d["cycle"], d["subject"], d["title"]) for d in docs if d["kind"] == "budget"
+    ]
+
+
+def test_run_demo_sets_a_budget_past_80_percent_and_its_alert_reaches_the_receiver(
+    demo: Demo,
+) -> None:
+    w = demo.watch
+    b = w.budget
+    assert b is not None
+    assert (b["name"], b["scope"], b["month"]) == (BUDGET, "organization", "2026-11")
+    used = Decimal(b["used_percent"])
+    assert Decimal(80) <= used < Decimal(100)
+    assert Decimal(b["month_to_date"]) / Decimal(b["amount"]) * 100 >= 80
+    states = [(s["threshold"], s["state"]) for s in b["states"]]
+    assert states == [("50", "firing"), ("80", "firing"), ("100", "ok")]
+    # One notification, named after the most severe threshold crossed, delivered over HTTP to
+    # the receiver, which logged it in the home; the evaluation says it was sent.
+    title = f"Budget {BUDGET}: 80 % of {dollars(b['amount'])} reached (2026-11)"
+    assert budget_docs(w.received) == [("firing", 1, f"{BUDGET}@80%", title)]
+    assert w.log == demo.home / RECEIVER_LOG
+    assert [json.loads(line) for line in w.log.read_text().splitlines()] == w.received
+    sent = [r for r in w.evaluation.results if r.alert.kind == "budget"]
+    assert [(d.channel, d.state, d.sent_now) for r in sent for d in r.deliveries] == [
+        (CHANNEL, "sent", True)
+    ]
+    # Two days of history: no forecast number, and nothing injected or scored as an anomaly.
+    assert (w.forecast["state"], w.forecast["p50"]) == ("insufficient_history", None)
+    assert demo.injected is None
+    assert w.anomalies == []
+
+
+def test_the_demo_run_again_fires_its_budget_anew_to_its_new_receiver(
+    demo: Demo, tmp_path: Path
+) -> None:
+    home = tmp_path / "again"
+    shutil.copytree(demo.home, home)
+    settings = load_settings(home=home, env={"SPENDSCOPE_SECRET_KEY": MASTER})
+    wh = Warehouse(settings)
+    try:
+        with Receiver(home / RECEIVER_LOG) as receiver:
+            again = watch_demo(settings, wh, receiver, NOW, lambda _line: None)
+    finally:
+        wh.close()
+    # Same month to date, same amount: without the reset its thresholds would still fire and
+    # send nothing. Deleted and set again, it fires anew (a new cycle) to the new receiver, and
+    # the resolved message of the first run goes nowhere (its channel was removed first).
+    assert again.budget is not None
+    assert demo.watch.budget is not None
+    assert again.budget["amount"] == demo.watch.budget["amount"]
+    [(status, cycle, subject, _)] = budget_docs(again.received)
+    assert (status, cycle, subject) == ("firing", 2, f"{BUDGET}@80%")
+    port = again.receiver_url.removeprefix("http://").split("/")[0]
+    channels = ChannelStore(settings).all()
+    assert [(c.name, c.kind, c.target()) for c in channels] == [
+        (CHANNEL, "webhook", f"http://{port}/…")
+    ]
+
+
+@pytest.mark.parametrize(
+    "month_to_date", ["1", "33.33", "417.2318", "5569.59", "99999.99", "1234567.891"]
+)
+def test_the_budget_amount_puts_the_month_to_date_just_past_80_percent(
+    month_to_date: str,
+) -> None:
+    mtd = Decimal(month_to_date)
+    amount = budget_amount(mtd)
+    assert amount == amount.quantize(Decimal("0.01"))
+    assert Decimal(80) <= mtd / amount * 100 < Decimal(85)
+
+
+def test_the_receiver_logs_each_post_on_a_line_until_closed(tmp_path: Path) -> None:
+    import httpx
+
+    log = tmp_path / "receiver.log"
+    log.write_text("left from an earlier run\n")
+    with Receiver(log) as receiver, httpx.Client() as http:
+        group = {"type": "group", "notifications": [{"kind": "anomaly", "status": "firing"}]}
+        for body in (json.dumps({"kind": "budget", "title": "a\nb"}), json.dumps(group), "x"):
+            assert http.post(receiver.url, content=body).status_code == 200
+        got = receiver.received()
+    assert got == [{"kind": "budget", "title": "a\nb"}, group, {"body": "x"}]
+    assert len(log.read_text().splitlines()) == 3
+    assert [(a["kind"], a["status"]) for a in arrivals(got)] == [
+        ("budget", None),
+        ("anomaly", "firing"),
+        (None, None),
+    ]
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(receiver.url, content="late")
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -193,24 +305,27 @@ def test_status_and_sync_tables_use_counts_and_the_missing_mark(demo: Demo) -> N
         assert row["last_error"] is None
 
 
-def test_demo_command_prints_the_summary_in_dollars(tmp_path: Path) -> None:
+# A weekday: the days after the injected shift are weekdays too, so with under 28 days of
+# history the anomaly's episode still runs on the newest complete day (it is active and alerts).
+WEEKDAY_NOW = "2026-11-20T12:00:00+00:00"
+MONEY = r"\$[\d,]+\.\d\d"
+
+
+def amount(text: str) -> Decimal:
+    return Decimal(text.removeprefix("$").replace(",", ""))
+
+
+def test_demo_command_prints_the_summary_and_what_it_watches(tmp_path: Path) -> None:
     port = free_port()
+    home = tmp_path / "demo"
     r = CliRunner().invoke(
         main,
-        [
-            "demo",
-            "--home",
-            str(tmp_path / "demo"),
-            "--port",
-            str(port),
-            "--days",
-            "2",
-            "--no-serve",
-        ],
-        env=ENV,
+        ["demo", "--home", str(home), "--port", str(port), "--days", "20", "--no-serve"],
+        env={**ENV, "SPENDSCOPE_NOW": WEEKDAY_NOW},
     )
     assert r.exit_code == 0, r.output
     assert f"simulator on http://127.0.0.1:{port}" in r.stderr
+    assert "anomaly injected: shift:workspace=Production:day=2026-11-17:x=6" in r.stderr
     assert "Month to date (November 2026, double-booked spend counted once)" in r.stdout
     assert not UNROUNDED.search(r.stdout)
     by_connection = r.stdout.split("By connection\n", 1)[1].split("\n\n", 1)[0]
@@ -218,6 +333,40 @@ def test_demo_command_prints_the_summary_in_dollars(tmp_path: Path) -> None:
     assert {c[0] for c in cells} == {CONSOLE_LABEL, ENTERPRISE_LABEL}
     assert all(re.fullmatch(r"\$\d{1,3}(,\d{3})*\.\d\d", c[1]) for c in cells)
     assert f"{MISSING}  " in r.stdout.split("Top API keys", 1)[1]
+    watched = r.stdout.split("Month-end forecast, organization", 1)[1]
+    # The forecast: its P50 inside its P10-P90 band.
+    band = re.search(rf"\n  P50 ({MONEY}), P10–P90 ({MONEY})–({MONEY}) \((\w+), (\w+)\)\n", watched)
+    assert band, watched
+    p50, p10, p90 = (amount(band[i]) for i in (1, 2, 3))
+    assert p10 <= p50 <= p90
+    assert p10 < p90
+    # The budget: past 80 %, its thresholds' states.
+    line = re.search(
+        rf"\n  month to date ({MONEY}) of ({MONEY}) = ([\d.]+) % \(billed\)\n", watched
+    )
+    assert line, watched
+    assert Decimal(80) <= Decimal(line[3]) < Decimal(100)
+    assert amount(line[1]) / amount(line[2]) * 100 >= 80
+    assert "\n  thresholds: 50 % firing, 80 % firing, 100 % ok\n" in watched
+    # The anomaly injected, with its drivers.
+    anomalies = watched.split("Anomalies of the last 7 days", 1)[1].split("\n\n", 1)[0]
+    shift = re.search(
+        r"^  2026-11-17 workspace Production: .* active\n    drivers: (.+)$", anomalies, re.M
+    )
+    assert shift, anomalies
+    assert re.match(rf"(api_key|model) \S+ \+{MONEY}", shift[1])
+    # The alerts, as the receiver logged them: the budget's, and the anomaly's.
+    log = home / RECEIVER_LOG
+    received = watched.split("\nAlerts received by http://127.0.0.1:", 1)[1]
+    assert received.split("\n", 1)[0].endswith(f"/alerts (log: {log})")
+    docs = [json.loads(line) for line in log.read_text().splitlines()]
+    shown = [f"  {d['status']} {d['kind']} {d['severity']}: {d['title']}" for d in docs]
+    assert received.split("\n", 1)[1].splitlines() == shown
+    assert f"  firing budget warning: Budget {BUDGET}: 80 % of {line[2]} reached (2026-11)" in shown
+    assert any(
+        d["kind"] == "anomaly" and d["status"] == "firing" and d["scope"].startswith("workspace:")
+        for d in docs
+    )
 
 
 def test_demo_command_says_which_port_is_taken(tmp_path: Path) -> None:

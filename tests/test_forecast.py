@@ -520,3 +520,24 @@ def test_through_a_running_serve(synced: Settings, serving: Path) -> None:
     r = cli(serving, "forecast", "--scope", "nope:x")
     assert r.exit_code == 2
     assert r.stderr.startswith("error: A scope cannot be by 'nope'")
+
+
+@pytest.mark.parametrize("by", ["workspace", "model", "api_key"])
+def test_a_breakdown_of_a_warehouse_with_no_spend_yet_says_so(tmp_path: Path, by: str) -> None:
+    """Set up, nothing synced: its marts' key types have no value yet (DuckDB cannot sort an
+    ENUM with no value), and `--by` answers like the total, with no child."""
+    from conftest import make_settings
+    from spendscope.refresh import initialize
+    from spendscope.warehouse.connection import Warehouse
+
+    wh = Warehouse(make_settings(tmp_path))
+    try:
+        initialize(wh)
+    finally:
+        wh.close()
+    found = forecast_json(tmp_path, "--by", by)
+    assert found["forecast"]["state"] == "insufficient_history"
+    assert found["children"] == []
+    r = cli(tmp_path, "report", "--by", by, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == []

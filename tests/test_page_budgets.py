@@ -192,6 +192,11 @@ def test_the_table_the_roll_up_and_the_charts_show_the_apis_budgets(
         assert mtd.inner_text().splitlines()[0] == money(b["month_to_date"])
         assert row.locator("td.num").first.get_attribute("data-value") == b["amount"]
         assert row.locator(".budget-basis").inner_text() == b["basis_label"]
+        estimated = row.locator(".budget-estimate")
+        if b["estimate"] and Decimal(b["estimate"]["amount"]):
+            assert estimated.get_attribute("data-value") == b["estimate"]["amount"]
+        else:
+            assert estimated.count() == 0
         assert row.locator(".usage").get_attribute("data-value") == b["used_percent"]
         p50 = row.locator("td.budget-p50")
         assert p50.get_attribute("data-value") == (b["p50"] or "")

@@ -6,11 +6,9 @@ resolving when the cap is raised or the month ends."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
 from conftest import NOW, Api, copy_home, make_settings
+from receivers import Receiver, receiving
 from serving import Serve
 from spendscope.cli import main
 from spendscope.config import Settings
@@ -26,10 +25,12 @@ from spendscope.notify.alert import Alert
 from spendscope.notify.channels import ChannelStore, check_options
 from spendscope.notify.delivery import deliver
 from spendscope.privacy import PATTERN
+from spendscope.refresh import initialize
 from spendscope.sources.spend_limits import CONSOLE_MESSAGE
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.limit_tables import SPEND_LIMIT_SNAPSHOTS
 from spendscope.warehouse.schema import day_start, row_key, to_arrow
+from spendscope.watch.alerting import evaluate_alerts
 from spendscope.watch.limit_alerts import limit_alerts, spend_limits_answer
 
 ENV = {"SPENDSCOPE_SECRET_KEY": "test-master-key", "SPENDSCOPE_NOW": NOW.isoformat()}
@@ -175,47 +176,9 @@ def test_a_connection_never_snapshot_says_so(tmp_path: Path) -> None:
 # -- the alert -------------------------------------------------------------------------------------
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        posts: list[dict[str, Any]] = []
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with lock:
-                    posts.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.posts = posts
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+    yield from receiving()
 
 
 def member(
@@ -253,7 +216,7 @@ def at(day: int, month: int = 11) -> datetime:
 def test_each_threshold_fires_once_a_month(tmp_path: Path, receiver: Receiver) -> None:
     settings = make_settings(tmp_path / "home")
     store = ChannelStore(settings)
-    store.add("hook", "webhook", *check_options("webhook", url=receiver.url))
+    store.add("hook", "webhook", *check_options("webhook", url=receiver.url()))
     wh = Warehouse(settings)
 
     def load(day: date, *rows: tuple[str, str | None, str | None]) -> None:
@@ -302,7 +265,7 @@ def test_each_threshold_fires_once_a_month(tmp_path: Path, receiver: Receiver) -
         }
         assert {a.details["reason"] for a in second if a.status == "resolved"} == {"cap_raised"}
         assert len(receiver.posts) == 3  # B's 100 % cleared; its 80 % was never announced
-        assert receiver.posts[-1]["status"] == "resolved"
+        assert receiver.bodies()[-1]["status"] == "resolved"
         # B climbs to 85 % of the new cap: 80 % fires, once.
         load(date(2026, 11, 22), ("user_a", "100", "90"), ("user_b", "200", "170"))
         third = evaluate(at(22))
@@ -326,5 +289,26 @@ def test_each_threshold_fires_once_a_month(tmp_path: Path, receiver: Receiver) -
         # Thresholds are a setting.
         lower = limit_alerts(wh, settings.with_changes(spend_limit_thresholds="50"), at(22))
         assert brief(lower) == {("user_a", "50", "firing"), ("user_b", "50", "firing")}
+    finally:
+        wh.close()
+
+
+def test_evaluate_alerts_delivers_the_cap_alerts_once(tmp_path: Path, receiver: Receiver) -> None:
+    """`alerts evaluate` (and serve after each sync) offers the cap alerts beside the budgets':
+    reported when sent, not again when nothing changed."""
+    settings = make_settings(tmp_path / "home")
+    ChannelStore(settings).add("hook", "webhook", *check_options("webhook", url=receiver.url()))
+    wh = Warehouse(settings)
+    try:
+        initialize(wh)  # an empty warehouse as a first sync leaves it: no spend, no budgets
+        snap = [member(date(2026, 11, 20), "user_a", "100", "92")]
+        wh.load({SPEND_LIMIT_SNAPSHOTS.name: to_arrow(SPEND_LIMIT_SNAPSHOTS, snap)})
+        first = evaluate_alerts(settings, wh, at(20))
+        kinds = [(r.alert.kind, r.alert.status) for r in first.results]
+        assert kinds == [("spend_limit", "firing")]
+        assert [b["kind"] for b in receiver.bodies()] == ["spend_limit"]
+        again = evaluate_alerts(settings, wh, at(20) + timedelta(hours=1))
+        assert again.results == []
+        assert len(receiver.posts) == 1
     finally:
         wh.close()

@@ -257,6 +257,27 @@ class Settings(BaseSettings):
         "alert is sent (see [alerts.md](alerts.md#sync-failing-and-data-ready)).",
         json_schema_extra={"example": 6},
     )
+    anomaly_min_daily_spend: Number = Field(
+        10.0,
+        description="The spend floor of anomaly detection, in US dollars: a scope (the "
+        "organization, a connection, a team, workspace, API key, user or model) is scored only "
+        "while its mean daily spend over its last 28 complete days is at least this much; see "
+        "[anomalies.md](anomalies.md#what-is-scored).",
+        json_schema_extra={"example": 100},
+    )
+    anomaly_min_impact_usd: Number = Field(
+        50.0,
+        description="An anomaly's impact (the day's actual spend less its expected spend) must "
+        "be at least this many US dollars, besides a robust score of 3.5 or more; see "
+        "[anomalies.md](anomalies.md#when-a-day-is-an-anomaly).",
+        json_schema_extra={"example": 200},
+    )
+    anomaly_min_impact_percent: Number = Field(
+        30.0,
+        description="An anomaly's impact must also be at least this percent of the day's "
+        "expected spend; see [anomalies.md](anomalies.md#when-a-day-is-an-anomaly).",
+        json_schema_extra={"example": 50},
+    )
     serve_host: Text = Field(
         "127.0.0.1",
         description="Address `spendscope serve` binds to. Binding anywhere else requires a token.",

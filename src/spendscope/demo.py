@@ -1,9 +1,11 @@
 """The demo: a first look with no Anthropic account.
 
-`run_demo` starts the simulator, connects its Console and Enterprise organizations to a demo
-home, backfills them and computes a month-to-date summary. It returns a `DemoResult` that keeps
-the simulator running and the warehouse open (so a dashboard can serve the demo data and sync
-against the simulator) until it is closed.
+`run_demo` starts the simulator with a level shift injected into one workspace a few days ago,
+connects its Console and Enterprise organizations to a demo home, backfills them, computes a
+month-to-date summary, and runs the watch step (`demo_watch`): a budget near its threshold, the
+forecast, the anomalies, and the alerts delivered to a webhook receiver on loopback. It returns
+a `DemoResult` that keeps the simulator, the receiver and the warehouse open (so a dashboard can
+serve the demo data, sync against the simulator and deliver later alerts) until it is closed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from .config import Settings, load_settings
 from .connections import ConnectionStore
+from .demo_watch import RECEIVER_LOG, DemoWatch, Receiver, watch_demo
 from .errors import SpendscopeError
 from .reporting.catalog import Scope
 from .reporting.queries import totals
@@ -32,6 +35,17 @@ CONSOLE_LABEL = "acme-console"
 ENTERPRISE_LABEL = "acme-enterprise"
 # How many rows each summary table keeps (the biggest).
 TOP = 5
+# The anomaly injected: a level shift of this workspace of the Console organization, by this
+# factor, from the last weekday at least this many days before today (a complete day, whatever
+# the hour; a weekday, when the workspace spends enough for the jump to pass the anomaly
+# detection's dollar floor). A shift, not a one-day spike: its episode still runs on the newest
+# complete day, so the anomaly is active and its alert fires (an anomaly found once it is over is
+# listed, never notified). Injected when the backfill has this many days: 14 complete days of
+# history before the shift, whichever weekday today is.
+ANOMALY_WORKSPACE = "Production"
+ANOMALY_FACTOR = 6
+ANOMALY_DAYS_AGO = 3
+ANOMALY_MIN_DAYS = 20
 
 
 class SimulatorUnavailable(SpendscopeError):
@@ -54,7 +68,8 @@ class SummaryTable:
 
 @dataclass(slots=True)
 class DemoResult:
-    """What the demo did, and the simulator and warehouse it leaves open (close it when done)."""
+    """What the demo did, and the simulator, receiver and warehouse it leaves open (close it
+    when done)."""
 
     home: Path
     settings: Settings
@@ -64,12 +79,18 @@ class DemoResult:
     reports: list[ConnectionReport]
     month: date  # first day of the month the summary covers
     summary: list[SummaryTable]
+    injected: str | None  # the anomaly's spec (None: the backfill is too short to flag one)
+    receiver: Receiver
+    watch: DemoWatch
 
     def close(self) -> None:
         try:
             self.warehouse.close()
         finally:
-            self.simulator.__exit__(None, None, None)
+            try:
+                self.receiver.close()
+            finally:
+                self.simulator.__exit__(None, None, None)
 
     def __enter__(self) -> DemoResult:
         return self
@@ -105,9 +126,10 @@ def run_demo(
     on_step: Callable[[str], None] | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Start the simulator on `port`, connect its two organizations to `home` (replacing the
-    demo connections already there; `fresh` empties `home` first), backfill `days` of history
-    and summarize the month to date.
+    """Start the simulator on `port` (with an anomaly injected when `days` reaches
+    `ANOMALY_MIN_DAYS`), connect its two organizations to `home` (replacing the demo connections
+    already there; `fresh` empties `home` first), backfill `days` of history, summarize the
+    month to date and run the watch step (`demo_watch.watch_demo`).
 
     `now` freezes the simulator's clock (default: the real clock); `on_step` receives a line
     per step, `progress` the sync's window counts. Raises `SimulatorUnavailable` when the port
@@ -124,30 +146,49 @@ def run_demo(
         },
     )
     settings.ensure_home()
+
+    def clock() -> datetime:
+        return now if now is not None else datetime.now(UTC)
+
+    injected = anomaly_spec(clock().date(), days)
+    config = SimConfig(rpm=0, injections=(injected,) if injected else ())
     try:
-        running = RunningSimulator(SimConfig(rpm=0), now=now, port=port, warm=True)
+        running = RunningSimulator(config, now=now, port=port, warm=True)
     except OSError as exc:
         raise SimulatorUnavailable(port, str(exc.strerror or exc)) from None
     with contextlib.ExitStack() as opened:
         opened.enter_context(running)
         say(f"simulator on {running.url}")
+        if injected:
+            say(f"anomaly injected: {injected}")
         store = ConnectionStore(settings)
         connected = _connect(store, running, say)
         wh = Warehouse(settings)
         opened.callback(wh.close)
         say(f"backfilling {days} days …")
-
-        def clock() -> datetime:
-            return now if now is not None else datetime.now(UTC)
-
         reports = run_sync(settings, store, wh, request=SyncRequest(), progress=progress, now=clock)
         today = clock().date()
         if allocate_demo(wh, home, today, today - timedelta(days=days)):
             say(f"allocation: sample rules and mappings from {home / 'allocation'}")
         first = today.replace(day=1)
         summary = summarize(wh, first, today + timedelta(days=1))
-        opened.pop_all()  # done: the result keeps the simulator and the warehouse open
-    return DemoResult(home, settings, running, wh, connected, reports, first, summary)
+        receiver = opened.enter_context(Receiver(home / RECEIVER_LOG))
+        watch = watch_demo(settings, wh, receiver, clock(), say)
+        opened.pop_all()  # done: the result keeps the simulator, receiver and warehouse open
+    return DemoResult(
+        home, settings, running, wh, connected, reports, first, summary, injected, receiver, watch
+    )
+
+
+def anomaly_spec(today: date, days: int) -> str | None:
+    """The simulator's injection for a backfill of `days` ending `today` (see
+    `ANOMALY_WORKSPACE`), or None when the backfill is too short for it to be flagged."""
+    if days < ANOMALY_MIN_DAYS:
+        return None
+    day = today - timedelta(days=ANOMALY_DAYS_AGO)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return f"shift:workspace={ANOMALY_WORKSPACE}:day={day.isoformat()}:x={ANOMALY_FACTOR}"
 
 
 # The demo's allocation: teams from key names, RBAC groups and workspaces, the default

@@ -10,6 +10,7 @@ Heavy modules are imported inside the commands that need them, so `spendscope --
 from . import (
     alerts,
     allocation,
+    anomalies,
     budgets,
     connect,
     connections,
@@ -32,6 +33,7 @@ main.add_command(report.report)
 main.add_command(allocation.allocation)
 main.add_command(forecast.forecast)
 main.add_command(budgets.budgets)
+main.add_command(anomalies.anomalies)
 main.add_command(limits.limits)
 main.add_command(alerts.alerts)
 main.add_command(serve.serve)

@@ -1,17 +1,23 @@
-"""`spendscope demo`: runs `spendscope.demo`, prints its summary, then serves the dashboard."""
+"""`spendscope demo`: runs `spendscope.demo`, prints its summary and what it watches (forecast,
+budget, anomalies, the alerts its receiver got), then serves the dashboard."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .options import friendly, pinned_now
 
+# The drivers shown under each anomaly (the biggest).
+DRIVERS_SHOWN = 3
+
 if TYPE_CHECKING:
     from ..demo import DemoResult
+    from ..demo_watch import DemoWatch
 
 
 def _default_demo_home() -> Path:
@@ -30,7 +36,10 @@ def _default_demo_home() -> Path:
 )
 @click.option("--port", default=8765, show_default=True, help="Port of the simulator.")
 @click.option(
-    "--days", default=90, show_default=True, help="Days of history to backfill for the demo."
+    "--days",
+    default=90,
+    show_default=True,
+    help="Days of history to backfill for the demo (20 or more for an injected anomaly).",
 )
 @click.option("--fresh", is_flag=True, help="Start from an empty demo warehouse.")
 @click.option(
@@ -44,9 +53,11 @@ def _default_demo_home() -> Path:
 def demo(
     home: str | None, port: int, days: int, fresh: bool, dashboard_port: int, no_serve: bool
 ) -> None:
-    """A first look with no Anthropic account: start the simulator, connect its Console and
-    Enterprise organizations, backfill, print a month-to-date summary, and serve the dashboard
-    on the demo data (Ctrl-C stops everything)."""
+    """A first look with no Anthropic account: start the simulator (a jump in one workspace's
+    spend injected), connect its Console and Enterprise organizations, backfill, print a
+    month-to-date summary, the month-end forecast, a budget near its 80 % threshold, the
+    anomalies with their drivers and the alerts a local webhook receiver got, and serve the
+    dashboard on the demo data (Ctrl-C stops everything)."""
     from ..demo import SimulatorUnavailable, run_demo
     from .dashboard import run_dashboard
     from .progress import ProgressBars
@@ -69,10 +80,17 @@ def demo(
         bars.close()
     with result:
         show_summary(result)
+        show_watch(result.watch, result.injected)
         click.echo(f"\nwarehouse: {result.settings.warehouse_path}", err=True)
         click.echo(f"explore:   spendscope report --home {root} --by product,model", err=True)
+        click.echo(f"budgets:   spendscope budgets list --home {root}", err=True)
         if no_serve:
             return
+        click.echo(
+            f"alerts of later evaluations (after each sync) go to the receiver too: "
+            f"{result.watch.log}",
+            err=True,
+        )
         # The simulator keeps running, so "Sync now" on the Connections page works.
         run_dashboard(
             result.settings,
@@ -100,6 +118,67 @@ def show_summary(result: DemoResult) -> None:
         click.echo(table.title)
         click.echo(render(table.rows, table.columns, kinds={table.metric: MONEY}))
         click.echo("")
+
+
+def show_watch(watch: DemoWatch, injected: str | None) -> None:
+    """The organization's month-end forecast, the demo budget, the anomalies with their drivers
+    and what the alert receiver got, on stdout."""
+    from ..demo_watch import ANOMALY_DAYS, arrivals
+    from ..money import dollars
+
+    f = watch.forecast
+    click.echo("Month-end forecast, organization (docs/forecast.md)")
+    if f["p50"] is None:
+        click.echo(f"  no number: {f['state']}")
+    else:
+        band = f"P10–P90 {dollars(f['p10'])}–{dollars(f['p90'])}"
+        click.echo(f"  P50 {dollars(f['p50'])}, {band} ({f['state']}, {f['method']})")
+    for note in f["notes"]:
+        click.echo(f"  note: {note}")
+    b = watch.budget
+    if b is None:
+        click.echo("\nBudget (docs/budgets.md)\n  none: the month has no complete day yet")
+    else:
+        click.echo(f"\nBudget {b['name']} on {b['scope']} (docs/budgets.md)")
+        click.echo(
+            f"  month to date {dollars(b['month_to_date'])} of {dollars(b['amount'])} = "
+            f"{b['used_percent']} % ({b['basis_label']})"
+        )
+        states = ", ".join(f"{s['threshold']} % {s['state']}" for s in b["states"])
+        click.echo(f"  thresholds: {states}")
+    click.echo(f"\nAnomalies of the last {ANOMALY_DAYS} days (docs/anomalies.md)")
+    for line in anomaly_lines(watch.anomalies, injected):
+        click.echo(f"  {line}")
+    click.echo(f"\nAlerts received by {watch.receiver_url} (log: {watch.log})")
+    got = arrivals(watch.received)
+    for a in got:
+        click.echo(f"  {a['status']} {a['kind']} {a['severity']}: {a['title']}")
+    if not got:
+        click.echo("  none")
+
+
+def anomaly_lines(anomalies: Sequence[Mapping[str, Any]], injected: str | None) -> list[str]:
+    """Each anomaly on a line (day, scope, actual against expected and band, impact, score,
+    state), its drivers on the next."""
+    from ..money import dollars
+
+    if not anomalies:
+        why = "" if injected else " (the demo injects one when --days is 20 or more)"
+        return [f"none{why}"]
+    lines = []
+    for a in anomalies:
+        what = f"{a['scope']} {a['value']}" if a["value"] else a["scope"]
+        lines.append(
+            f"{a['day']} {what}: {dollars(a['actual'])} against {dollars(a['expected'])} "
+            f"expected ({dollars(a['low'])}–{dollars(a['high'])}), +{dollars(a['impact'])}, "
+            f"score {a['score']}, {a['state']}"
+        )
+        drivers = [
+            f"{d['dimension']} {d['value']} +{dollars(d['impact'])}"
+            for d in a["drivers"][:DRIVERS_SHOWN]
+        ]
+        lines.append(f"  drivers: {'; '.join(drivers) or 'none'}")
+    return lines
 
 
 def _free_port(preferred: int) -> int:

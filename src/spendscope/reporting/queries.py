@@ -151,7 +151,11 @@ WITH base AS (
     FROM {source_relation(m, dims, scope)} WHERE {where}
     GROUP BY 1, 2
 ), ranked AS (
-    SELECT k, row_number() OVER (ORDER BY sum(v) DESC NULLS LAST, k NULLS LAST) AS rn
+    -- ties in key order; as text, which is the ENUM keys' order too, and which an ENUM with no
+    -- value yet (an empty warehouse) can be sorted by
+    SELECT k, row_number() OVER (
+        ORDER BY sum(v) DESC NULLS LAST, CAST(k AS VARCHAR) NULLS LAST
+    ) AS rn
     FROM base GROUP BY k
 ), folded AS (
     SELECT period, CASE WHEN rn <= {lim} THEN base.k ELSE '{OTHER_KEY}' END AS gk,

@@ -15,6 +15,7 @@ import pyarrow as pa
 from .admin_tables import ADMIN_TABLES
 from .alert_tables import ALERT_TABLES
 from .allocation_tables import ALLOCATION_TABLES
+from .anomaly_tables import ANOMALY_TABLES
 from .engagement_tables import ENGAGEMENT_TABLES
 from .limit_tables import LIMIT_TABLES
 from .tables import BOOKKEEPING_TABLES, FACT_TABLES, Table
@@ -32,6 +33,7 @@ ALL_TABLES: dict[str, Table] = {
         *ALERT_TABLES,
         *WATCH_TABLES,
         *LIMIT_TABLES,
+        *ANOMALY_TABLES,
     )
 }
 

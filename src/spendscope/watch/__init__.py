@@ -10,7 +10,15 @@ anomalies and alerts stand on.
 - `budget_states`: each (budget, threshold, month) state, `ok → firing → resolved`, and the
   events an evaluation opens or clears;
 - `budget_view`: a budget's month — to date, forecast, thresholds — as `budgets list` shows it;
-- `budgets`: the entry points the CLI and the API call.
+- `budgets`: the entry points the CLI and the API call;
+- `estimate`: priced usage not billed yet, for budgets on the `billed_estimated` basis;
+- `anomaly_score`: the robust scores of a daily series (pure functions);
+- `anomalies`, `anomaly_store`, `anomaly_view`: anomalies per scope and value, their drivers,
+  lifecycle and feedback, kept in the warehouse and shown by the CLI and the API;
+- `anomaly_alerts`, `limit_alerts`: the alerts of anomalies and of members near their
+  Anthropic spend cap;
+- `alerting`: budgets, anomalies and caps evaluated together and delivered.
 
-The guides are `docs/forecast.md` and `docs/budgets.md`.
+The guides are `docs/forecast.md`, `docs/budgets.md`, `docs/anomalies.md`, `docs/alerts.md`
+and `docs/spend-limits.md`.
 """

@@ -1,10 +1,17 @@
-"""From budget events to delivered alerts: what `spendscope alerts evaluate` and `serve` (after
-each sync) run.
+"""From budget events and anomalies to delivered alerts: what `spendscope alerts evaluate` and
+`serve` (after each sync) run.
 
-`evaluate_alerts` steps the budgets' threshold states (`evaluate_budgets`), turns each event
-into `notify.Alert`s (`budget_alerts`) and delivers them to every channel (routes are not
-there yet: every channel gets every alert). Delivery sends each notification once per channel
-and status, however often this runs (see `notify.records`).
+`evaluate_alerts` steps the budgets' threshold states (`evaluate_budgets`) and turns each event
+into `notify.Alert`s (`budget_alerts`); then it evaluates the anomalies in daily spend
+(`anomalies.evaluate_anomalies`) and offers their alerts (`anomaly_alerts`: the active ones
+firing, those that stopped being active resolved), and the members at a share of their
+Anthropic spend cap (`limit_alerts.limit_alerts`). Every alert goes to delivery, which sends
+each notification once per channel and status, however often this runs (see `notify`).
+
+**What an evaluation reports.** Every budget alert it offers; an anomaly or spend-cap alert
+only when it did something: a new status (first firing, or resolved), or a notification sent,
+attempted or — in a dry run — due now. One offered again with nothing to send is left out, so
+evaluating the same data again reports nothing.
 
 **Mapping.** A firing event is one alert, named after its most severe threshold: its
 fingerprint is the threshold's (`budget`, the budget, the kind, the percent, the month), so the
@@ -31,9 +38,12 @@ from ..notify.alert import Alert
 from ..notify.channels import ChannelStore
 from ..notify.delivery import Delivery, Pacing, deliver
 from ..warehouse.connection import Warehouse
+from .anomalies import evaluate_anomalies
+from .anomaly_alerts import anomaly_alerts
 from .budget_model import percent_text
 from .budget_states import ACTUAL, FIRING, BudgetEvent, ThresholdRef
 from .budgets import evaluate_budgets
+from .limit_alerts import limit_alerts
 
 if TYPE_CHECKING:
     import httpx
@@ -184,25 +194,49 @@ def evaluate_alerts(
     pacing: Pacing | None = None,
     http: httpx.Client | None = None,
 ) -> Evaluation:
-    """Evaluate every budget as of `now` and deliver its alerts to every channel (see the
-    module's docstring); with `dry_run`, change nothing and send nothing."""
+    """Evaluate every budget and the anomalies as of `now` and deliver their alerts to every
+    channel (see the module's docstring); with `dry_run`, change nothing and send nothing."""
     store = ChannelStore(settings)
     channels = store.all()
+
+    def offer(alert: Alert) -> list[Delivery]:
+        if dry_run:
+            found = records.preview_notice(warehouse, alert, channels, now)
+            return [Delivery(s.channel, s.state, s.attempts) for s in found]
+        return deliver(
+            alert, channels, now, warehouse=warehouse, store=store, pacing=pacing, http=http
+        )
+
     events = evaluate_budgets(warehouse, now, dry_run=dry_run)
     results = []
     for event in events:
         for alert in budget_alerts(event):
-            if dry_run:
-                found = records.preview_notice(warehouse, alert, channels, now)
-                done = [Delivery(s.channel, s.state, s.attempts) for s in found]
-            else:
-                done = deliver(
-                    alert, channels, now, warehouse=warehouse, store=store, pacing=pacing, http=http
-                )
+            done = offer(alert)
             if alert.status != FIRING and all(d.state == "not_notified" for d in done):
                 continue  # never announced: nothing to clear
             results.append(AlertResult(alert, done))
-    return Evaluation(now, dry_run, [c.name for c in channels], len(events), results)
+    found = evaluate_anomalies(warehouse, settings, now, dry_run=dry_run)
+    reported = 0
+    # Anomalies and members near their Anthropic cap are offered on every evaluation, whether
+    # or not anything changed: only what did something is reported.
+    offered = anomaly_alerts(warehouse, settings, found.rows, now)
+    offered += limit_alerts(warehouse, settings, now)
+    for alert in offered:
+        before = records.instance_status(warehouse, alert.fingerprint)
+        done = offer(alert)
+        if alert.status != FIRING and all(d.state == "not_notified" for d in done):
+            continue
+        if before == alert.status and not any(_acted(d) for d in done):
+            continue  # offered again, nothing new
+        results.append(AlertResult(alert, done))
+        reported += 1
+    return Evaluation(now, dry_run, [c.name for c in channels], len(events) + reported, results)
+
+
+def _acted(d: Delivery) -> bool:
+    """Whether an offer did something on a channel: sent or attempted now, or (dry run) would
+    send or hold."""
+    return d.sent_now or d.outcome is not None or d.state in (WOULD_SEND, "would_hold")
 
 
 def after_sync(

@@ -2,9 +2,10 @@
 
 `budgets_answer` gives JSON-ready values, the same whether the CLI reads the warehouse or asks
 a running server: each budget (parents before the budgets that roll up into them) with its
-month's amount, month to date (exact decimal text), share used, forecast P50 and band (to the
-cent), the state of each threshold as the last evaluation left it, its provisional days, and
-for a parent the roll-up of its children. `table_rows` flattens an answer for a table or CSV.
+month's amount, month to date (exact decimal text) and, on the `billed_estimated` basis, the
+estimate within it (`estimate`), share used, forecast P50 and band (to the cent), the state of
+each threshold as the last evaluation left it, its provisional days, and for a parent the
+roll-up of its children. `table_rows` flattens an answer for a table or CSV.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .budget_model import Budget, month_text, percent_text
 from .budget_states import HUNDRED, ThresholdState, plan, wanted
 from .budget_store import evaluated_at, load_budgets, read_states, tree
 from .budgets import BudgetFigures, read_figures
+from .estimate import DayEstimate
 from .forecast import CENT
 
 
@@ -49,6 +51,22 @@ def _state_row(s: ThresholdState, amount: Decimal | None, pending: str | None) -
         "reason": s.reason,
         "changed_at": _iso(s.changed_at),
         "fingerprint": s.fingerprint,
+    }
+
+
+def _estimate(e: DayEstimate | None) -> dict[str, Any] | None:
+    """The estimate within the month to date: all of it, its two parts, and what it left
+    out for want of a price."""
+    if e is None:
+        return None
+    return {
+        "amount": exact(e.amount),
+        "unbilled_usage": exact(e.unbilled),
+        "priority_tier": exact(e.priority),
+        "unbilled_connections": sorted(e.unbilled_connections),
+        "unpriced_tokens": e.unpriced_tokens,
+        "unpriced_web_searches": e.unpriced_web_searches,
+        "unpriced_models": sorted(e.unpriced_models),
     }
 
 
@@ -121,6 +139,7 @@ def _row(
             None if b.forecast_threshold is None else percent_text(b.forecast_threshold)
         ),
         "month_to_date": _money(f.actual if f else None),
+        "estimate": _estimate(sf.estimate if sf else None),
         "used_percent": used,
         "complete_through": sf.complete_through.isoformat() if sf else None,
         "complete_days": sf.complete_days if sf else 0,
@@ -191,6 +210,7 @@ TABLE_COLUMNS = [
     "basis",
     "amount",
     "month_to_date",
+    "estimated",
     "used",
     "p50",
     "band",
@@ -204,6 +224,7 @@ CSV_COLUMNS = [
     "basis",
     "amount",
     "month_to_date",
+    "estimated",
     "used_percent",
     "forecast_state",
     "p10",
@@ -214,7 +235,7 @@ CSV_COLUMNS = [
     "provisional_from",
     "provisional_cost",
 ]
-MONEY_COLUMNS = ("amount", "month_to_date", "p10", "p50", "p90", "provisional_cost")
+MONEY_COLUMNS = ("amount", "month_to_date", "estimated", "p10", "p50", "p90", "provisional_cost")
 
 
 def _thresholds_text(states: Sequence[Mapping[str, Any]]) -> str:
@@ -235,10 +256,12 @@ def table_rows(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The answer's budgets as rows and the columns to show: for a table, names indented under
     their parent, the band as text and a `Σ` row of each parent's children; for CSV, exact
-    values. Money as Decimal."""
+    values. Money as Decimal. The `estimated` column (the estimate within the month to date)
+    is there when a budget has one."""
     rows: list[dict[str, Any]] = []
     for b in found["budgets"]:
         row = {k: _dec(b[k]) if k in MONEY_COLUMNS else b[k] for k in b}
+        row["estimated"] = _dec(b["estimate"]["amount"]) if b["estimate"] else None
         row["thresholds"] = _thresholds_text(b["states"])
         if fmt != "table":
             rows.append(row)
@@ -264,7 +287,10 @@ def table_rows(
                     "p50": _dec(up["p50"]),
                 }
             )
-    return rows, TABLE_COLUMNS if fmt == "table" else CSV_COLUMNS
+    columns = TABLE_COLUMNS if fmt == "table" else CSV_COLUMNS
+    if not any(b["estimate"] for b in found["budgets"]):
+        columns = [c for c in columns if c != "estimated"]
+    return rows, columns
 
 
 def notes_lines(found: Mapping[str, Any]) -> list[str]:

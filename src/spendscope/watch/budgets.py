@@ -8,11 +8,13 @@ days after the last complete day — provisional days, which Anthropic may still
 today so far — are not counted: they are marked (`provisional_from`), with the cost loaded for
 them so far (`provisional_cost`), and the forecast covers them.
 
-**Basis.** `billed` is the billed cost of complete days. `billed_estimated` would add an
-estimate of what is not billed yet (priced usage of days without cost, Priority Tier usage the
-legacy Console cost report leaves out); the warehouse holds no price list to price usage with,
-and cost and usage are loaded for the same days, so there is nothing to add yet: it equals
-`billed`, and every such budget carries a note saying so.
+**Basis.** `billed` is the billed cost of complete days. `billed_estimated` adds, day by day,
+an estimate of what is not billed yet (`estimate.py`: usage of days without cost, and Priority
+Tier usage the legacy Console cost report leaves out, priced from the organization's billed
+history), to the month to date and to the history its forecast is made from; a day counts as
+complete once its cost or its usage is loaded in full. The month's estimate is kept beside the
+figures (`ScopeFigures.estimate`), and notes say what it adds, or that it adds nothing, and
+what it could not price.
 
 **Evaluation.** `evaluate_budgets(warehouse, now)` reads every budget's figures, then, in one
 transaction, reads the stored states, steps them (`budget_states.plan`) and writes them back,
@@ -33,16 +35,12 @@ from ..errors import InvalidInput
 from ..reporting.catalog import Scope
 from ..reporting.queries import explore
 from ..warehouse.connection import Warehouse
-from .budget_model import BILLED_ESTIMATED, Budget
+from .budget_model import BILLED, BILLED_ESTIMATED, Budget
 from .budget_states import BudgetEvent, Figures, plan
 from .budget_store import load_budgets, read_budgets, read_states, write_states
-from .forecast import MonthForecast
-from .outlook import forecast_scope
-
-ESTIMATE_NOTE = (
-    "billed + estimated equals billed for now: the warehouse holds no estimate of spend not "
-    "yet billed (see docs/budgets.md)"
-)
+from .estimate import DayEstimate, describe
+from .forecast import MonthForecast, forecast_month
+from .series import parse_scope, read_series
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +55,10 @@ class ScopeFigures:
     complete_days: int
     provisional_from: date | None
     provisional_cost: Decimal
+    # On the `billed_estimated` basis: the estimate within the month to date (None: billed, or
+    # a scope without an estimate, which `notes` explain).
+    estimate: DayEstimate | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +73,14 @@ class BudgetFigures:
     error: str | None = None
 
 
-def scope_figures(warehouse: Warehouse, scope: str, now: datetime) -> ScopeFigures:
-    """The month's figures of `scope` as of `now` (see the module's docstring)."""
-    outlook = forecast_scope(warehouse, scope, now)
-    done = outlook.completeness
+def scope_figures(
+    warehouse: Warehouse, scope: str, now: datetime, basis: str = BILLED
+) -> ScopeFigures:
+    """The month's figures of `scope` on `basis` as of `now` (see the module's docstring)."""
+    now = now.astimezone(UTC)
+    estimated = basis == BILLED_ESTIMATED
+    resolved, done, series, _ = read_series(warehouse, parse_scope(scope), now, estimated=estimated)
+    forecast = forecast_month(series.days, now, through=done.through, behind=done.behind)
     month = done.today.replace(day=1)
     through = done.through
     complete_days = (through - month).days + 1 if through >= month else 0
@@ -84,20 +90,30 @@ def scope_figures(warehouse: Warehouse, scope: str, now: datetime) -> ScopeFigur
         found = explore(
             warehouse,
             "cost",
-            Scope(first, done.today + timedelta(days=1), outlook.scope.filters()),
+            Scope(first, done.today + timedelta(days=1), resolved.filters()),
             granularity="month",
             limit=1,
         )
         cost = Decimal(str(found["total"]))
+    month_estimate = None
+    notes: tuple[str, ...] = ()
+    if series.estimate is not None:
+        if series.estimate.unavailable:
+            notes = (series.estimate.unavailable,)
+        else:
+            month_estimate = series.estimate.between(month, through)
+            notes = tuple(describe(month_estimate))
     return ScopeFigures(
-        outlook.scope.text,
-        outlook.parent.label,
+        resolved.text,
+        series.label,
         month,
-        outlook.parent.forecast,
+        forecast,
         through,
         complete_days,
         first if first < done.today else None,
         cost,
+        month_estimate,
+        notes,
     )
 
 
@@ -107,22 +123,22 @@ def read_figures(
     """Each budget's figures as of `now` (a scope shared by several budgets is read once)."""
     now = now.astimezone(UTC)
     month = now.date().replace(day=1)
-    cache: dict[str, ScopeFigures | InvalidInput] = {}
+    cache: dict[tuple[str, str], ScopeFigures | InvalidInput] = {}
     out = {}
     for b in budgets:
-        if b.scope not in cache:
+        key = (b.scope, b.basis)
+        if key not in cache:
             try:
-                cache[b.scope] = scope_figures(warehouse, b.scope, now)
+                cache[key] = scope_figures(warehouse, b.scope, now, b.basis)
             except InvalidInput as exc:
-                cache[b.scope] = exc
-        found = cache[b.scope]
-        notes = [ESTIMATE_NOTE] if b.basis == BILLED_ESTIMATED else []
+                cache[key] = exc
+        found = cache[key]
         if isinstance(found, InvalidInput):
             error = f"its scope cannot be read: {found.message}"
-            out[b.name] = BudgetFigures(b, None, None, (error, *notes), error)
+            out[b.name] = BudgetFigures(b, None, None, (error,), error)
             continue
         f = found.forecast
-        notes += list(f.notes)
+        notes = [*found.notes, *f.notes]
         if b.amount(month) is None:
             notes.insert(0, f"no amount for {month:%Y-%m}: its thresholds are not evaluated")
         figures = Figures(

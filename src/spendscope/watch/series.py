@@ -1,4 +1,5 @@
-"""A scope's daily billed cost over its complete days, read through `reporting`'s explorer.
+"""A scope's daily billed cost over its complete days, read through `reporting`'s explorer, and
+on the `billed_estimated` basis the same plus an estimate of what is not billed yet.
 
 **Scopes.** `organization` (everything the warehouse holds; the default), or `DIMENSION:VALUE`
 for a connection, an allocation dimension (`team:payments`, `cost_center:CC-100`, …), a
@@ -17,6 +18,11 @@ the last complete day; a day in between with no spend in the scope is 0.
 that ended more than 48 hours ago, when the API's `data_refreshed_at` watermark of its cost or
 usage was older than 48 hours at its last sync, or when it has not finished its first sync;
 forecasts over it are then `stale`.
+
+**Billed + estimated.** On that basis a connection's day is complete once its cost *or* its
+usage is loaded in full (the later of the two; provisional when either is), its watermark is
+the newer of the two, and each day adds the estimate of `estimate.py`: usage of days without
+cost, and Priority Tier usage the legacy Console cost report leaves out.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from decimal import Decimal
 from typing import Any
 
 from ..reporting.catalog import OTHER_KEY, Scope, invalid_input
-from ..reporting.freshness import freshness
+from ..reporting.freshness import PROVISIONAL_LOOKBACK, freshness
 from ..reporting.health import CORE_FEEDS
 from ..reporting.queries import dimension_values, explore
 from ..reporting.sql import allocation_dimensions
 from ..warehouse.connection import Warehouse
+from ..warehouse.marts import MART_USAGE
 from ..warehouse.schema import DATASET
+from .estimate import Estimate, estimate
 from .forecast import STALE_AFTER, Day
 
 ORGANIZATION = "organization"
@@ -100,9 +108,13 @@ class Completeness:
     behind: tuple[str, ...] = ()
 
 
-def completeness(warehouse: Warehouse, scope: ForecastScope, now: datetime) -> Completeness:
+def completeness(
+    warehouse: Warehouse, scope: ForecastScope, now: datetime, *, estimated: bool = False
+) -> Completeness:
     """The last complete day of the scope's connections (all of them unless the scope is one
-    connection), and which of them are behind."""
+    connection), and which of them are behind. With `estimated` (the `billed_estimated`
+    basis), a connection's day is complete once its cost or its usage is loaded in full (the
+    later of the two), and provisional when either is."""
     today = now.astimezone(UTC).date()
     fresh = freshness(warehouse, today)
     conns = [
@@ -112,20 +124,31 @@ def completeness(warehouse: Warehouse, scope: ForecastScope, now: datetime) -> C
     ]
     ends = [today]
     behind = []
-    refreshed = _refreshed_at(warehouse)
+    marks = _feed_marks(warehouse)
+    usage_provisional = _usage_provisional(warehouse, today) if estimated else {}
     for c in conns:
-        if c["provisional_from"]:
-            ends.append(date.fromisoformat(c["provisional_from"]))
-        if c["complete_through"] is None:
-            behind.append(f"{c['label']} has not finished its first sync")
+        label = c["label"]
+        through, provisional = c["complete_through"], c["provisional_from"]
+        refreshed = [at for _, at in marks.get(label, {}).values()]
+        if estimated:
+            loaded = [d for d, _ in marks.get(label, {}).values() if d is not None]
+            through = max(loaded).isoformat() if loaded else None
+            provisional = min(
+                (p for p in (provisional, usage_provisional.get(label)) if p), default=None
+            )
+        if provisional:
+            ends.append(date.fromisoformat(provisional))
+        if through is None:
+            behind.append(f"{label} has not finished its first sync")
             continue
-        done = date.fromisoformat(c["complete_through"])
+        done = date.fromisoformat(through)
         ends.append(done + timedelta(days=1))
         if now - _midnight(done + timedelta(days=1)) > STALE_AFTER:
-            behind.append(f"{c['label']} is complete only through {done}")
-        mark = refreshed.get(c["label"])
+            behind.append(f"{label} is complete only through {done}")
+        known = [at for at in refreshed if at is not None]
+        mark = (max if estimated else min)(known) if known else None
         if mark is not None and now - mark > STALE_AFTER:
-            behind.append(f"{c['label']}'s source data was last refreshed {mark:%Y-%m-%d %H:%M}Z")
+            behind.append(f"{label}'s source data was last refreshed {mark:%Y-%m-%d %H:%M}Z")
     return Completeness(today, min(ends) - timedelta(days=1), tuple(behind))
 
 
@@ -133,18 +156,35 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(), UTC)
 
 
-def _refreshed_at(warehouse: Warehouse) -> dict[str, datetime]:
-    """Per connection, the API's `data_refreshed_at` watermark of its cost and usage feeds at
-    their last sync (the older of the two)."""
+def _feed_marks(warehouse: Warehouse) -> dict[str, dict[str, tuple[date | None, datetime | None]]]:
+    """Per connection and cost or usage feed: the day it is loaded in full through, and the
+    API's `data_refreshed_at` watermark at its last sync."""
     if "sync_state" not in warehouse.existing_tables():
         return {}
     marks = ", ".join("?" for _ in CORE_FEEDS)
     rows = warehouse.read(
-        f"SELECT connection_label, min(data_refreshed_at) FROM {DATASET}.sync_state "
-        f"WHERE feed IN ({marks}) AND data_refreshed_at IS NOT NULL GROUP BY 1",
+        f"SELECT connection_label, feed, complete_through, data_refreshed_at "
+        f"FROM {DATASET}.sync_state WHERE feed IN ({marks})",
         *CORE_FEEDS,
     )
-    return {label: _aware(at) for label, at in rows}
+    out: dict[str, dict[str, tuple[date | None, datetime | None]]] = {}
+    for label, feed, through, at in rows:
+        day = None if through is None else date.fromisoformat(str(through)[:10])
+        out.setdefault(label, {})[feed] = (day, None if at is None else _aware(at))
+    return out
+
+
+def _usage_provisional(warehouse: Warehouse, today: date) -> dict[str, str]:
+    """Per connection, its first day of provisional usage (ISO), as `freshness` finds its
+    first day of provisional cost."""
+    if MART_USAGE not in warehouse.existing_tables():
+        return {}
+    rows = warehouse.read(
+        f"SELECT CAST(connection_label AS VARCHAR), min(day) FROM {DATASET}.{MART_USAGE} "
+        "WHERE is_provisional AND day >= ? GROUP BY 1",
+        today - PROVISIONAL_LOOKBACK,
+    )
+    return {label: d.isoformat() for label, d in rows if d is not None}
 
 
 def _aware(at: Any) -> datetime:
@@ -154,11 +194,14 @@ def _aware(at: Any) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One scope's complete days, from its first day with spend (none: no spend yet)."""
+    """One scope's complete days, from its first day with spend (none: no spend yet). On the
+    `billed_estimated` basis, each day's value includes its estimate, which `estimate` holds
+    (None on the billed basis)."""
 
     key: str
     label: str
     days: list[Day]
+    estimate: Estimate | None = None
 
 
 def resolve(
@@ -200,11 +243,19 @@ def read_series(
     scope: ForecastScope,
     now: datetime,
     by: str | None = None,
+    *,
+    estimated: bool = False,
 ) -> tuple[ForecastScope, Completeness, Series, list[Series]]:
     """The scope (its value resolved), its completeness, its series and, with `by`, the series
     of each value of that dimension within it (the biggest `MAX_CHILDREN`, the rest as one
-    `Other`; a missing value as `(none)`), which add up to the scope's day by day."""
-    done = completeness(warehouse, scope, now)
+    `Other`; a missing value as `(none)`), which add up to the scope's day by day.
+
+    With `estimated` (the `billed_estimated` basis, without `by`), days are complete as
+    `completeness` says for that basis and each day of the scope's series adds its estimate
+    of spend not billed (`estimate.estimate`, priced from the same days)."""
+    if estimated and by is not None:
+        raise ValueError("an estimated series has no breakdown")
+    done = completeness(warehouse, scope, now, estimated=estimated)
     until = done.through + timedelta(days=1)
     since = until - timedelta(days=HISTORY_DAYS)
     scope, label = resolve(warehouse, scope, since, until)
@@ -223,7 +274,14 @@ def read_series(
     total = [sum(vs, Decimal(0)) for vs in zip(*(g[2] for g in groups), strict=True)] or [
         Decimal(0)
     ] * len(days)
-    parent = Series(scope.text, label, _trimmed(days, total))
+    found = None
+    if estimated:
+        found = estimate(warehouse, scope.filters(), since, done.through)
+        total = [
+            v + e.amount if (e := found.days.get(d)) else v
+            for d, v in zip(days, total, strict=True)
+        ]
+    parent = Series(scope.text, label, _trimmed(days, total), found)
     children = [Series(k, label, _trimmed(days, vs)) for k, label, vs in groups] if by else []
     return scope, done, parent, children
 

@@ -130,6 +130,7 @@ def create_app(
         api,
         api_alerts,
         api_allocation,
+        api_anomalies,
         api_budgets,
         api_connections,
         api_limits,
@@ -260,6 +261,7 @@ def create_app(
     app.include_router(api_allocation.router)
     app.include_router(api_watch.router)
     app.include_router(api_budgets.router)
+    app.include_router(api_anomalies.router)
     app.include_router(api_alerts.router)
     app.include_router(api_limits.router)
     add_docs_routes(app, not_found)

@@ -70,6 +70,32 @@ class RollupOut(Out):
     )
 
 
+class EstimateOut(Out):
+    amount: Money = Field(
+        description="The estimated part of the month to date (an estimate, not billed cost): "
+        "the two parts below."
+    )
+    unbilled_usage: Money = Field(
+        description="Usage of days (per connection) with no cost reported yet, priced from "
+        "the organization's billed history."
+    )
+    priority_tier: Money = Field(
+        description="Priority Tier usage on days of the legacy Console cost report, which "
+        "leaves that tier out, priced from the billed history."
+    )
+    unbilled_connections: list[str] = Field(
+        description="The connections with usage and no cost on a day of the month."
+    )
+    unpriced_tokens: int = Field(
+        description="Tokens not billed yet that have no price (no billed history, no "
+        "published price): left out of the estimate."
+    )
+    unpriced_web_searches: int = Field(
+        description="Web searches not billed yet that have no price: left out."
+    )
+    unpriced_models: list[str] = Field(description="The models of what was left out.")
+
+
 class BudgetOut(Out):
     name: str = Field(description="The budget's name.")
     scope: str = Field(description="`organization` or `dimension:value`, as saved.")
@@ -89,6 +115,10 @@ class BudgetOut(Out):
     month_to_date: Money | None = Field(
         description="Spend of the month's complete days on the basis, exact (null when the "
         "scope cannot be read)."
+    )
+    estimate: EstimateOut | None = Field(
+        description="On the `billed_estimated` basis, the estimate within the month to date "
+        "(null: the `billed` basis, or a scope with no estimate, which a note explains)."
     )
     used_percent: str | None = Field(
         description="Month to date as a percent of the amount, to two decimals."

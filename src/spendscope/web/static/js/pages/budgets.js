@@ -85,6 +85,10 @@ function budgetRow(b) {
       )
     : null;
   const through = b.complete_through ? `through ${fmtDate(b.complete_through, false)}` : "no complete day yet";
+  const estimated =
+    b.estimate && Number(b.estimate.amount)
+      ? el("span", { class: "cell-sub budget-estimate", dataset: { value: b.estimate.amount }, title: "Usage priced from the organization's billed history: an estimate, not billed cost" }, `incl. ${fmtMoney(b.estimate.amount)} estimated`)
+      : null;
   const ticks = b.states.filter((s) => s.kind === "actual").map((s) => s.threshold);
   const forecastShare = b.p50 !== null && b.amount && Number(b.amount) > 0 ? String((Number(b.p50) / Number(b.amount)) * 100) : null;
   return el(
@@ -105,7 +109,7 @@ function budgetRow(b) {
       el("span", { class: "cell-sub budget-basis", dataset: { basis: b.basis } }, el("span", { class: "badge info" }, b.basis_label)),
     ),
     b.amount === null ? el("td", { class: "num", dataset: { value: "" }, title: "No amount for this month: its thresholds are not evaluated" }, "—") : moneyCell(b.amount),
-    moneyCell(b.month_to_date, { class: "num budget-mtd", title: b.month_to_date === null ? "" : `${metricExact(b.month_to_date, "usd")}: complete days only` }, subLine(through), provisional),
+    moneyCell(b.month_to_date, { class: "num budget-mtd", title: b.month_to_date === null ? "" : `${metricExact(b.month_to_date, "usd")}: complete days only` }, subLine(through), estimated, provisional),
     el(
       "td",
       { class: "budget-used" },
