@@ -30,7 +30,6 @@ from spendscope.connections import ConnectionStore
 from spendscope.notify.channels import ChannelStore, check_options
 from spendscope.refresh import initialize
 from spendscope.simulator.server import RunningSimulator
-from spendscope.simulator.state import SimConfig
 from spendscope.warehouse.connection import Warehouse
 from spendscope.warehouse.limit_tables import SPEND_LIMIT_SNAPSHOTS
 from spendscope.watch.anomalies import anomaly_id, evaluate_anomalies, merge
@@ -45,11 +44,9 @@ from spendscope.watch.anomaly_store import (
     Anomaly,
     with_states,
 )
+from spikes import EARLY, KEY, LATE, SPIKES, spiked_home
 
 ENV = {"SPENDSCOPE_SECRET_KEY": "test-master-key", "SPENDSCOPE_NOW": NOW.isoformat()}
-KEY = "staging-default-14"
-EARLY, LATE = date(2026, 11, 10), date(2026, 11, 21)  # a Tuesday; the last complete day
-SPIKES = tuple(f"spike:api_key={KEY}:day={d}:add=400" for d in (EARLY, LATE))
 TOUCHED = {"organization", "connection", "workspace", "api_key", "model"}
 
 
@@ -85,12 +82,7 @@ def report_total(home: Path, day: date, by: str | None = None, value: str | None
 @pytest.fixture(scope="module")
 def spiked(synced: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The synced home after Anthropic revised `EARLY` and `LATE` up by $400 of the key `KEY`."""
-    with RunningSimulator(SimConfig(seed=42, rpm=0, injections=SPIKES), now=NOW) as running:
-        settings = copy_home(synced, tmp_path_factory.mktemp("spiked"), base_url=running.url)
-        reports = sync(settings, ConnectionStore(settings), since=EARLY)
-    assert [r.error for r in reports] == [None, None]
-    assert sum(r.corrections for r in reports) > 0
-    return settings
+    return spiked_home(synced, tmp_path_factory.mktemp("spiked"))
 
 
 @pytest.fixture

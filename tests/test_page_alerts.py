@@ -1,10 +1,13 @@
 """The Alerts page in a real browser (headless Chromium), against the app served by uvicorn over a
-synced warehouse whose budgets were evaluated (thresholds firing) and with a notification that
-never arrived (titled like HTML): the page shows the API's threshold states and the dead
-notification as text, and the anomalies — or, from a server without anomaly detection, a note
-saying so. The anomalies' figures, drivers, charts, state filter and feedback are checked on
-answers shaped as `GET /api/v1/anomalies` gives them, substituted in the browser; the feedback
-is a same-origin JSON POST, as the dashboard's other changes are."""
+synced warehouse with anomalies in it (one API key's spend revised up on two days), whose
+budgets were evaluated (thresholds firing) and with a notification that never arrived (titled
+like HTML): the page shows the API's threshold states and the dead notification as text, and
+the anomalies — or, from a server without anomaly detection, a note saying so. The anomalies'
+cards show what the API answers, each chart draws its anomaly's series, and "Expected" is
+recorded by the API and shown again after a reload. Hostile values, a refused feedback and the
+state filter are checked on answers shaped as `GET /api/v1/anomalies` gives them, substituted
+in the browser; the feedback is a same-origin JSON POST, as the dashboard's other changes
+are."""
 
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Route, expect
 
-from conftest import NOW, Dashboard, copy_home, free_port
+from conftest import NOW, Dashboard, free_port
 from spendscope.config import Settings
+from spikes import EARLY, LATE, spiked_home
 from test_page_budgets import HOSTILE, missing, not_found_logged, open_page, rows, traces
 from test_web_browser import Tab, assert_chart_drawn, money
 
@@ -32,9 +36,9 @@ DEAD_TITLE = f"Budget org: 100 % reached {HOSTILE}"
 
 @pytest.fixture(scope="module")
 def board(synced: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """A copy of the synced warehouse: `org` at 102 % of its amount and `console` within it,
-    evaluated (every threshold of `org` fires), and one notification dead after its only attempt
-    (its webhook's port has nothing listening)."""
+    """The synced warehouse with anomalies (`spikes.spiked_home`): `org` at 102 % of its amount
+    and `console` within it, evaluated (every threshold of `org` fires), and one notification
+    dead after its only attempt (its webhook's port has nothing listening)."""
     from benchmarks.background import BackgroundServer
 
     from spendscope.notify.alert import Alert
@@ -48,7 +52,7 @@ def board(synced: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from spendscope.watch.outlook import forecast_scope
     from spendscope.web.app import create_app
 
-    settings = copy_home(synced, tmp_path_factory.mktemp("page-alerts"))
+    settings = spiked_home(synced, tmp_path_factory.mktemp("page-alerts"))
     wh = Warehouse(settings)
     try:
         initialize(wh)
@@ -156,6 +160,136 @@ def test_thresholds_and_the_dead_notification_show_the_apis_and_anomalies_their_
         cards = rows(page, ".anomaly", "as => as.map(a => a.dataset.anomaly)")
         assert cards == [a["id"] for a in found]
         tab.assert_clean()
+
+
+# -- anomalies from the served warehouse --------------------------------------------------------
+
+CARDS = """as => as.map(a => {
+    const text = (sel) => a.querySelector(sel).innerText;
+    return {
+        id: a.dataset.anomaly,
+        title: text('.anomaly-title'),
+        state: text('.anomaly-state'),
+        day: text('.anomaly-day'),
+        actual: [a.querySelector('.anomaly-actual').dataset.value, text('.anomaly-actual')],
+        expected: text('.anomaly-expected'),
+        band: text('.anomaly-band'),
+        impact: text('.anomaly-impact'),
+        score: text('.anomaly-score'),
+        reason: text('.anomaly-reason'),
+        drivers: Array.from(a.querySelectorAll('.driver-row'),
+                            r => Array.from(r.cells, c => c.innerText)),
+        pressed: Array.from(a.querySelectorAll('button[data-feedback]'),
+                            b => [b.dataset.feedback, b.getAttribute('aria-pressed')]),
+    };
+})"""
+
+CHARTS = """as => as.map(a => {
+    const gd = a.querySelector('.anomaly-chart');
+    const marks = Array.from(gd.querySelectorAll('.cartesianlayer g.trace path'))
+        .filter(p => (p.getAttribute('d') || '').length > 4).length;
+    return [a.dataset.anomaly, marks, (gd.data || []).map(t => ({name: t.name, x: t.x, y: t.y}))];
+})"""
+
+
+def signed(value: str) -> str:
+    return money(value) if Decimal(value) < 0 else "+" + money(value)
+
+
+def card_of(a: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """What the page shows of an anomaly the API answered."""
+    day = date.fromisoformat(a["day"])
+    title = (
+        "Organization" if a["scope"] == "organization" else f"{labels[a['scope']]}: {a['value']}"
+    )
+    reason = a["reason"].replace("_", " ").capitalize() + "." if a["reason"] else ""
+    return {
+        "id": a["id"],
+        "title": title,
+        "state": a["state"],
+        "day": f"{day.day} {day:%b %Y}",
+        "actual": [a["actual"], money(a["actual"])],
+        "expected": money(a["expected"]),
+        "band": f"{money(a['low'])} – {money(a['high'])}",
+        "impact": signed(a["impact"]),
+        "score": a["score"],
+        "reason": reason,
+        "drivers": [
+            [
+                labels[d["dimension"]],
+                d["value"],
+                money(d["actual"]),
+                money(d["expected"]),
+                signed(d["impact"]),
+            ]
+            for d in a["drivers"]
+        ],
+        "pressed": [[f, str(a["feedback"] == f).lower()] for f in ("expected", "unexpected")],
+    }
+
+
+def number(v: str | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def test_real_anomalies_show_the_apis_figures_and_charts_and_keep_their_feedback(
+    opener: Callable[..., Tab], board: Dashboard
+) -> None:
+    found = board.get(ANOMALIES)["anomalies"]
+    labels = {d["name"]: d["label"] for d in board.get("/api/v1/meta")["dimensions"]}
+    org_late = next(a for a in found if (a["scope"], a["day"]) == ("organization", str(LATE)))
+    assert (org_late["state"], org_late["feedback"]) == ("active", None)
+    assert org_late["drivers"]
+    assert {("api_key", str(EARLY), "past")} <= {(a["scope"], a["day"], a["state"]) for a in found}
+    tab = opener(board.url, "/alerts")
+    page = tab.page
+    assert rows(page, ".anomaly", CARDS) == [card_of(a, labels) for a in found]
+
+    # Each card's chart: its anomaly's series, the actual cost against the expected band.
+    charts = rows(page, ".anomaly", CHARTS)
+    assert [c[0] for c in charts] == [a["id"] for a in found]
+    for (anomaly_id, marks, drawn), a in zip(charts, found, strict=True):
+        days = board.get(f"{ANOMALIES}/{anomaly_id}")["series"]
+        assert days[-1]["day"] == a["day"]
+        assert marks >= 1
+        by_name = {t["name"]: t for t in drawn}
+        assert by_name["Actual"]["x"] == [d["day"] for d in days]
+        assert by_name["Actual"]["y"] == [float(d["actual"]) for d in days]
+        assert by_name["Expected"]["y"] == [number(d["expected"]) for d in days]
+        assert by_name["Expected band"]["y"] == [number(d["low"]) for d in days]
+        assert by_name["Expected high"]["y"] == [number(d["high"]) for d in days]
+        assert (by_name["Anomaly"]["x"], by_name["Anomaly"]["y"]) == (
+            [a["day"]],
+            [float(a["actual"])],
+        )
+
+    # "Expected" on the organization's newest anomaly: the API records it, and so does the card,
+    # then and after a reload.
+    card = page.locator(f'.anomaly[data-anomaly="{org_late["id"]}"]')
+    button = card.locator('button[data-feedback="expected"]')
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and urlsplit(r.url).path.endswith("/feedback")
+    ) as posted:
+        button.click()
+    response = posted.value
+    assert urlsplit(response.url).path == f"{ANOMALIES}/{org_late['id']}/feedback"
+    assert response.status == 200
+    assert json.loads(response.request.post_data or "") == {"feedback": "expected"}
+    expect(button).to_have_attribute("aria-pressed", "true")
+    now = board.get(f"{ANOMALIES}/{org_late['id']}")
+    assert (now["state"], now["reason"], now["feedback"]) == (
+        "resolved",
+        "marked_expected",
+        "expected",
+    )
+    del now["series"]
+    after = [now if a["id"] == now["id"] else a for a in found]
+    tab.goto("/alerts")
+    assert rows(page, ".anomaly", CARDS) == [card_of(a, labels) for a in after]
+    assert card.get_attribute("data-feedback") == "expected"
+    assert card.locator(".anomaly-state").inner_text() == "resolved"
+    assert card.locator(".anomaly-reason").inner_text() == "Marked expected."
+    tab.assert_clean()
 
 
 # -- anomalies, as the API answers them -------------------------------------------------------

@@ -20,7 +20,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-from . import admin, analytics, claude_code, console_reports, engagement, legacy, spend_limits
+from . import (
+    admin,
+    analytics,
+    claude_code,
+    console_reports,
+    engagement,
+    legacy,
+    spend_limit_requests,
+    spend_limits,
+)
 from .params import ApiError, Params, parse_datetime
 from .routing import BETA_ANALYTICS, Auth, Request, Route
 from .state import SimConfig, Simulator
@@ -29,7 +38,16 @@ from .world import ENTERPRISE, Credential
 
 ROUTES: tuple[Route, ...] = tuple(
     r
-    for family in (admin, analytics, claude_code, console_reports, engagement, legacy, spend_limits)
+    for family in (
+        admin,
+        analytics,
+        claude_code,
+        console_reports,
+        engagement,
+        legacy,
+        spend_limits,
+        spend_limit_requests,
+    )
     for r in family.routes.routes
 )
 

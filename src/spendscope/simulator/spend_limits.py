@@ -348,7 +348,9 @@ def authorize(req: Request, rt: Route) -> None:
 # -- endpoints ----------------------------------------------------------------------------------
 
 
-def _row(sim: Simulator, org: Organization, policy: Policy, user: User, spent: int) -> JSON:
+def effective_row(
+    sim: Simulator, org: Organization, policy: Policy, user: User, spent: int
+) -> JSON:
     now = sim.now()
     limit = effective(policy, org, user, now)
     source = dict(limit.scope)
@@ -381,7 +383,7 @@ def list_effective(req: Request) -> JSON:
     policy = current_policy(sim, org)
     spent = month_spend(sim, org, sim.now())
     rows = [
-        _row(sim, org, policy, u, spent.get(u.id, 0))
+        effective_row(sim, org, policy, u, spent.get(u.id, 0))
         for u in org_members(org)
         if not wanted or u.id in wanted
     ]
@@ -449,10 +451,15 @@ def upsert_limit(req: Request) -> JSON:
     period = body.get("period", MONTHLY)
     if period != MONTHLY:
         raise invalid(f"period: '{period}' is not one of {MONTHLY}")
+    return write_user_limit(sim, org, str(user_id), amount).to_json()
+
+
+def write_user_limit(sim: Simulator, org: Organization, user_id: str, amount: str | None) -> Limit:
+    """Set (or update) a member's monthly override, as the clock reads now."""
     now = sim.now()
     state = _org_state(sim, org)
     with _lock:
-        old = _policy(state).users.get(str(user_id))
+        old = _policy(state).users.get(user_id)
         if old is not None:
             new = replace(old, amount=amount, updated_at=now)
         else:
@@ -464,8 +471,8 @@ def upsert_limit(req: Request) -> JSON:
                 now,
                 now,
             )
-        state.written[str(user_id)] = new
-    return new.to_json()
+        state.written[user_id] = new
+    return new
 
 
 @routes.delete(f"{_PATH}/{{spend_limit_id}}", Auth.SPEND_LIMITS, scope=WRITE)
