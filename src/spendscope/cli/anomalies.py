@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .options import day_option, format_options, friendly, home_option, load_settings, now
-from .reads import serving
+from .reads import answer, serving
 
 STATES = ("active", "past", "resolved", "all")
 
@@ -47,29 +47,22 @@ def anomalies(
         return
     import json
 
-    from ..errors import ConfigError
     from ..output import MONEY, render
-    from ..watch.anomaly_view import MONEY_COLUMNS, TABLE_COLUMNS, drivers_lines, table_rows
+    from ..watch.anomaly_view import (
+        MONEY_COLUMNS,
+        TABLE_COLUMNS,
+        anomalies_answer,
+        drivers_lines,
+        table_rows,
+    )
 
     settings = load_settings(home)
-    params = {"since": None if since is None else since.isoformat(), "state": state}
-    found: Any = None
-    with serving(settings) as server:
-        if server is not None:
-            found = server.get("/api/v1/anomalies", params)
-    if found is None:
-        if not settings.warehouse_path.exists():
-            raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
-        from ..refresh import initialize
-        from ..warehouse.connection import Warehouse
-        from ..watch.anomaly_view import anomalies_answer
-
-        wh = Warehouse(settings)
-        try:
-            initialize(wh)
-            found = anomalies_answer(wh, settings, now(), since, state, keep=True)
-        finally:
-            wh.close()
+    found = answer(
+        settings,
+        "/api/v1/anomalies",
+        lambda wh: anomalies_answer(wh, settings, now(), since, state, keep=True),
+        {"since": None if since is None else since.isoformat(), "state": state},
+    )
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
         return

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .options import format_options, friendly, home_option, load_settings, now
-from .reads import serving
+from .reads import answer, serving
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -157,21 +157,10 @@ def budgets_list(fmt: str, home: str | None) -> None:
     followed by the sums of the budgets within it."""
     import json
 
-    from ..errors import ConfigError
     from ..output import MONEY, render
-    from ..watch.budget_view import MONEY_COLUMNS, notes_lines, table_rows
+    from ..watch.budget_view import MONEY_COLUMNS, budgets_answer, notes_lines, table_rows
 
-    settings = load_settings(home)
-    found: Any = None
-    with serving(settings) as server:
-        if server is not None:
-            found = server.get("/api/v1/budgets")
-    if found is None:
-        if not settings.warehouse_path.exists():
-            raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
-        from ..watch.budget_view import budgets_answer
-
-        found = _local(settings, lambda wh: budgets_answer(wh, now()))
+    found = answer(load_settings(home), "/api/v1/budgets", lambda wh: budgets_answer(wh, now()))
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
         return

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .options import format_options, friendly, home_option, load_settings, now
-from .reads import serving
+from .reads import answer as read_answer
 
 
 @click.command()
@@ -35,29 +33,23 @@ def forecast(scope: str, by: str | None, fmt: str, home: str | None) -> None:
     insufficient_history, stale). See docs/forecast.md."""
     import json
 
-    from ..errors import ConfigError
     from ..output import MONEY, render
-    from ..watch.outlook import MONEY_COLUMNS, TABLE_COLUMNS, notes_lines, table_rows
+    from ..watch.outlook import (
+        MONEY_COLUMNS,
+        TABLE_COLUMNS,
+        answer,
+        forecast_scope,
+        notes_lines,
+        table_rows,
+    )
 
     settings = load_settings(home)
-    params = {"scope": scope, "by": by or None}
-    found: Any = None
-    with serving(settings) as server:
-        if server is not None:
-            found = server.get("/api/v1/forecast", params)
-    if found is None:
-        if not settings.warehouse_path.exists():
-            raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
-        from ..refresh import initialize
-        from ..warehouse.connection import Warehouse
-        from ..watch.outlook import answer, forecast_scope
-
-        wh = Warehouse(settings)
-        try:
-            initialize(wh)
-            found = answer(forecast_scope(wh, scope, now(), by or None))
-        finally:
-            wh.close()
+    found = read_answer(
+        settings,
+        "/api/v1/forecast",
+        lambda wh: answer(forecast_scope(wh, scope, now(), by or None)),
+        {"scope": scope, "by": by or None},
+    )
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
         return

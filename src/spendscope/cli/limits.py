@@ -3,12 +3,10 @@ the latest daily snapshot, and why a connection has none."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .options import format_options, friendly, home_option, load_settings
-from .reads import serving
+from .reads import answer
 
 
 @click.command()
@@ -24,28 +22,10 @@ def limits(fmt: str, home: str | None) -> None:
     docs/spend-limits.md."""
     import json
 
-    from ..errors import ConfigError
     from ..output import render
-    from ..watch.limit_alerts import TABLE_COLUMNS, status_lines, table_rows
+    from ..watch.limit_alerts import TABLE_COLUMNS, spend_limits_answer, status_lines, table_rows
 
-    settings = load_settings(home)
-    found: Any = None
-    with serving(settings) as server:
-        if server is not None:
-            found = server.get("/api/v1/spend-limits")
-    if found is None:
-        if not settings.warehouse_path.exists():
-            raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
-        from ..refresh import initialize
-        from ..warehouse.connection import Warehouse
-        from ..watch.limit_alerts import spend_limits_answer
-
-        wh = Warehouse(settings)
-        try:
-            initialize(wh)
-            found = spend_limits_answer(wh)
-        finally:
-            wh.close()
+    found = answer(load_settings(home), "/api/v1/spend-limits", spend_limits_answer)
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
         return

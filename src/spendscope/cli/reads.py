@@ -7,11 +7,12 @@ through its API (see `remote`); a stale `serve.json` is removed and the command 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..warehouse.connection import Warehouse
     from .remote import RunningServer
 
 
@@ -26,6 +27,33 @@ def serving(settings: Settings) -> Iterator[RunningServer | None]:
     finally:
         if server is not None:
             server.close()
+
+
+def answer(
+    settings: Settings,
+    path: str,
+    local: Callable[[Warehouse], Any],
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """What the running `serve` answers at `path`, or else `local(warehouse)` on the local
+    warehouse brought up to date first: the same JSON either way. No warehouse yet: one line
+    saying to sync."""
+    with serving(settings) as server:
+        if server is not None:
+            return server.get(path, dict(params) if params is not None else None)
+    if not settings.warehouse_path.exists():
+        from ..errors import ConfigError
+
+        raise ConfigError("The warehouse is empty.", "Run: spendscope sync")
+    from ..refresh import initialize
+    from ..warehouse.connection import Warehouse
+
+    wh = Warehouse(settings)
+    try:
+        initialize(wh)
+        return local(wh)
+    finally:
+        wh.close()
 
 
 def health(settings: Settings, server: RunningServer | None = None) -> dict[str, dict[str, Any]]:
